@@ -1,0 +1,23 @@
+#!/usr/bin/env bun
+/**
+ * `rabbitmq-mqtt`: the command line, shaped like RabbitMQ's own tools.
+ * Sub-commands live in ./commands, one file each; this file only wires them.
+ */
+import { defineCommand, runMain } from "citty";
+import { VERSION } from "../version.ts";
+import { startCommand } from "./commands/start.ts";
+
+export const main = defineCommand({
+  meta: {
+    name: "rabbitmq-mqtt",
+    version: VERSION,
+    description: "MQTT 3.1 / 3.1.1 / 5.0 adapter for RabbitMQ (AMQP 0-9-1)",
+  },
+  subCommands: {
+    start: startCommand,
+  },
+});
+
+if (import.meta.main) {
+  await runMain(main);
+}
