@@ -1,0 +1,62 @@
+/**
+ * The MQTT wire codec: MQTT 3.1 (level 3, "MQIsdp"), 3.1.1 (level 4) and 5.0 (level 5), both
+ * directions. Pure: imports nothing outside src/codec/, uses Uint8Array (no Buffer).
+ *
+ * Receiving: one `Decoder` per connection; `feed(chunk)` then call `next()` until it returns
+ * `{ kind: "more" }` or `{ kind: "error" }`. Binary fields of decoded packets are views into the
+ * received bytes, valid until the next `feed()` / `next()`; copy anything kept longer.
+ * Sending: `encodePacket(packet, version)` (one allocation) or one `Encoder` per connection.
+ *
+ * Other folders import from here only, never from the files behind it.
+ */
+export {
+  PacketType,
+  PACKET_TYPE_NAMES,
+  ReasonCode,
+  ConnectReturnCode,
+  SUBACK_FAILURE_V3,
+  REASON_CODES_BY_PACKET,
+  PropertyId,
+  PropertyDataType,
+  PROPERTY_DEFINITIONS,
+  PROPERTY_BY_ID,
+  PROPERTY_CONTEXT_WILL,
+  isPropertyAllowed,
+  MAX_VARIABLE_BYTE_INTEGER,
+  PROTOCOL_NAME,
+  PROTOCOL_NAME_V3,
+} from "./constants.ts";
+export type { ProtocolVersion, QoS, PropertyContext, PropertyDefinition } from "./constants.ts";
+export type {
+  Properties,
+  Will,
+  ConnectPacket,
+  ConnackPacket,
+  PublishPacket,
+  PacketIdAck,
+  PubackPacket,
+  PubrecPacket,
+  PubrelPacket,
+  PubcompPacket,
+  Subscription,
+  SubscribePacket,
+  SubackPacket,
+  UnsubscribePacket,
+  UnsubackPacket,
+  PingreqPacket,
+  PingrespPacket,
+  DisconnectPacket,
+  AuthPacket,
+  Packet,
+  DecodeResult,
+} from "./packets.ts";
+export { DecodeError } from "./errors.ts";
+
+// Coming next in this folder (the API other modules can code against now):
+//   class Decoder { constructor(options: { maxPacketSizeBytes: number; maxPacketSizeBeforeConnectBytes: number });
+//                   protocolVersion: ProtocolVersion | undefined; feed(chunk: Uint8Array): void; next(): DecodeResult }
+//   decodePacket(bytes: Uint8Array, protocolVersion: ProtocolVersion | undefined): DecodeResult
+//   encodePacket(packet: Packet, protocolVersion: ProtocolVersion): Uint8Array
+//   class Encoder { encode(packet: Packet, protocolVersion: ProtocolVersion): Uint8Array }
+//   validateTopicName(topic: string): DecodeError | undefined
+//   validateTopicFilter(filter: string): DecodeError | undefined
