@@ -1,0 +1,138 @@
+/**
+ * The interface `protocol/` uses to reach the message broker. `protocol/` knows nothing of AMQP:
+ * it hands over MQTT-level things (topics, filters, QoS, payload views) and gets MQTT-level
+ * things back. `backend/amqp/` implements it on RabbitMQ; `backend/memory/` is an in-process fake
+ * for protocol tests. A shared contract suite keeps the two honest.
+ *
+ * Invariants every implementation keeps:
+ * - `publish()` resolves only once the broker has taken responsibility for the message
+ *   (publisher confirm for QoS >= 1): a resolved QoS 1 publish is never lost.
+ * - A delivery stays unsettled (counts against the prefetch window, is redelivered with
+ *   `dup = true` after a reconnect) until `settle()` is called with its tag.
+ * - One session's failure (refused bind, refused publish, deleted queue) never disturbs
+ *   another session, even one sharing the same broker connection.
+ */
+import type { QoS } from "../codec/index.ts";
+
+/** Why the backend said no. `protocol/` maps these to CONNACK / SUBACK / DISCONNECT codes. */
+export type BackendErrorKind =
+  /** Wrong username or password (AMQP 403 at login). MQTT 3.1.1 CONNACK 4. */
+  | "bad-credentials"
+  /** Authenticated, but not allowed: vhost access refused (AMQP 530), or a resource refused (403). */
+  | "not-authorised"
+  /** The broker cannot be reached or went away. CONNACK 3. */
+  | "unavailable"
+  /** Something the operation needs does not exist (AMQP 404: exchange or queue). */
+  | "not-found"
+  /** Anything else the broker refused (AMQP 406 precondition, 5xx, …). */
+  | "failed";
+
+/** A broker refusal as a value, with the broker's own words kept for the log line. */
+export interface BackendError {
+  kind: BackendErrorKind;
+  /** The AMQP reply code when there was one (403, 404, 406, 530, …). */
+  amqpReplyCode?: number;
+  /** For the operator: what was refused and by whom, e.g. RabbitMQ's reply text. */
+  message: string;
+}
+
+export interface ConnectRequest {
+  /** Used for the session queue name and takeover. Never empty here (protocol/ assigns one). */
+  clientId: string;
+  /** The RabbitMQ user, already split from `vhost:user` and defaulted for anonymous clients. */
+  username: string;
+  password: string;
+  vhost: string;
+  /** Clean session: drop any stored session now, and everything this session creates at close. */
+  cleanSession: boolean;
+  /** For logs and the broker's connection name. */
+  peer: string;
+  /** Unique per MQTT connection within this process. */
+  connectionId: string;
+}
+
+export type ConnectOutcome =
+  | { ok: true; session: BackendSession; sessionPresent: boolean }
+  | { ok: false; error: BackendError };
+
+/** An MQTT PUBLISH (or will) on its way to the broker. */
+export interface OutboundMessage {
+  /** MQTT topic name (no wildcards); the backend translates it to a routing key. */
+  topic: string;
+  /** May be a view into the decoder's buffer: the backend copies it if it keeps it past the call. */
+  payload: Uint8Array;
+  qos: QoS;
+  retain: boolean;
+  dup: boolean;
+}
+
+/** A message from the broker for this session. */
+export interface Delivery {
+  /** Opaque handle for `settle()`. */
+  tag: DeliveryTag;
+  /** MQTT topic name, reverse-translated from the routing key. */
+  topic: string;
+  /** The routing key as the broker had it (for matching against filters and for logs). */
+  routingKey: string;
+  payload: Uint8Array;
+  /** The publisher's QoS: header `x-mqtt-publish-qos`, or 1 when absent (an AMQP publisher). */
+  messageQos: QoS;
+  /** The broker's `redelivered` flag: an earlier attempt may have reached the client. */
+  redelivered: boolean;
+}
+
+/** Identifies one unsettled delivery; only the backend looks inside. */
+export type DeliveryTag = object | number;
+
+export interface SubscribeRequest {
+  /** MQTT topic filter, already validated; wildcards may be anywhere (AMQP semantics). */
+  filter: string;
+  qos: QoS;
+}
+
+/** Per filter: ok, or the refusal (SUBACK failure for that filter only). */
+export type SubscribeResult = { ok: true } | { ok: false; error: BackendError };
+
+/** What a session tells its MQTT connection. Called from the backend's I/O callbacks. */
+export interface SessionEvents {
+  deliver(delivery: Delivery): void;
+  /**
+   * The broker side of this session is gone (connection lost, queue deleted, channel refused):
+   * the MQTT connection must close. Called at most once.
+   */
+  lost(error: BackendError): void;
+  /** The broker blocked (memory/disk alarm) or unblocked publishing: stop / resume reading. */
+  publishBlocked(blocked: boolean): void;
+}
+
+/** One MQTT session's view of the broker. Every method is safe to call after `lost`. */
+export interface BackendSession {
+  /**
+   * Publishes to the configured exchange. Resolves when the broker confirmed it (QoS >= 1)
+   * or accepted it for sending (QoS 0); rejects never: failures come back as a value.
+   */
+  publish(message: OutboundMessage): Promise<BackendError | undefined>;
+  /** Binds each filter to the session queue (declaring the queue and consumer lazily). */
+  subscribe(requests: SubscribeRequest[]): Promise<SubscribeResult[]>;
+  /** Unbinds each filter. Unknown filters are not an error. */
+  unsubscribe(filters: string[]): Promise<BackendError | undefined>;
+  /** The client has the delivery (PUBACK, or QoS 0 bytes written): ack it to the broker. */
+  settle(tag: DeliveryTag): void;
+  /**
+   * Ends the session. `clean` = the session state goes away (clean session): the session queue
+   * is deleted. Otherwise unsettled deliveries are returned to the queue for redelivery.
+   */
+  close(options: { clean: boolean }): Promise<void>;
+}
+
+/** The broker, as `protocol/` sees it. */
+export interface Backend {
+  /**
+   * Authenticates the client against the broker and opens its session. A clean session deletes
+   * any leftover session queue first; `sessionPresent` is true only for a non-clean session
+   * whose queue already existed.
+   */
+  connect(request: ConnectRequest, events: SessionEvents): Promise<ConnectOutcome>;
+  /** Closes every broker connection. */
+  shutdown(): Promise<void>;
+}
