@@ -52,11 +52,9 @@ export type {
 } from "./packets.ts";
 export { DecodeError } from "./errors.ts";
 
-// Coming next in this folder (the API other modules can code against now):
-//   class Decoder { constructor(options: { maxPacketSizeBytes: number; maxPacketSizeBeforeConnectBytes: number });
-//                   protocolVersion: ProtocolVersion | undefined; feed(chunk: Uint8Array): void; next(): DecodeResult }
-//   decodePacket(bytes: Uint8Array, protocolVersion: ProtocolVersion | undefined): DecodeResult
-//   encodePacket(packet: Packet, protocolVersion: ProtocolVersion): Uint8Array
-//   class Encoder { encode(packet: Packet, protocolVersion: ProtocolVersion): Uint8Array }
-//   validateTopicName(topic: string): DecodeError | undefined
-//   validateTopicFilter(filter: string): DecodeError | undefined
+export { Decoder } from "./decoder.ts";
+export type { DecoderOptions } from "./decoder.ts";
+export { decodePacket } from "./decode.ts";
+export { encodePacket, Encoder } from "./encode.ts";
+export { validateTopicName, validateTopicFilter, parseSharedSubscription } from "./topic.ts";
+export type { SharedSubscription } from "./topic.ts";

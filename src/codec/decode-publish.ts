@@ -1,0 +1,97 @@
+/**
+ * Decoding PUBLISH and its acknowledgements (PUBACK, PUBREC, PUBREL, PUBCOMP).
+ */
+import { PACKET_TYPE_NAMES, PacketType, REASON_CODES_BY_PACKET, ReasonCode, type ProtocolVersion, type QoS } from "./constants.ts";
+import type { DecodeError } from "./errors.ts";
+import type { PacketIdAck, Properties, PublishPacket } from "./packets.ts";
+import { readProperties } from "./properties.ts";
+import type { Reader } from "./reader.ts";
+import { validateTopicName } from "./topic.ts";
+
+/**
+ * Reads a non-zero Packet Identifier. Returns -1 (with r.error set) for a short packet or 0:
+ * "MUST contain a non-zero 16-bit Packet Identifier" [MQTT-2.2.1-3] / [MQTT-2.3.1-1].
+ */
+export function readPacketId(r: Reader, field: string, version: ProtocolVersion): number {
+  const id = r.u16(field);
+  if (id === 0) {
+    r.fail(ReasonCode.ProtocolError, field, `is 0; Packet Identifiers must be non-zero [${version === 5 ? "MQTT-2.2.1-3" : "MQTT-2.3.1-1"}]`);
+    return -1;
+  }
+  return id;
+}
+
+/** Reads a PUBLISH whose fixed header flags are `flags` (already checked); the payload is a view. */
+export function decodePublish(r: Reader, flags: number, version: ProtocolVersion): PublishPacket | DecodeError {
+  const qos = ((flags >> 1) & 3) as QoS;
+  const topic = r.utf8("PUBLISH Topic Name");
+  if (topic === undefined) return r.error!;
+  let packetId: number | undefined;
+  if (qos > 0) {
+    packetId = readPacketId(r, "PUBLISH Packet Identifier", version);
+    if (packetId < 0) return r.error!;
+  }
+  let properties: Properties | undefined;
+  if (version === 5) {
+    properties = readProperties(r, PacketType.Publish);
+    if (r.error) return r.error;
+  }
+  if (topic.length === 0 && version === 5) {
+    // MQTT 5: an empty Topic Name is how a sender reuses a Topic Alias (§3.3.2.1).
+    if (properties?.topicAlias === undefined) {
+      return r.fail(
+        ReasonCode.ProtocolError,
+        "PUBLISH Topic Name",
+        "is empty and there is no Topic Alias; it is a Protocol Error if the Topic Name is zero length and there is no Topic Alias (§3.3.2.1)",
+      );
+    }
+  } else {
+    const error = validateTopicName(topic, "PUBLISH Topic Name");
+    if (error !== undefined) return r.fail(error.reasonCode, error.field, error.message);
+  }
+  const payload = r.view("PUBLISH Payload", r.remaining())!;
+  const packet: PublishPacket = {
+    type: PacketType.Publish,
+    topic,
+    payload,
+    qos,
+    retain: (flags & 1) === 1,
+    dup: (flags & 8) === 8,
+  };
+  if (packetId !== undefined) packet.packetId = packetId;
+  if (properties !== undefined) packet.properties = properties;
+  return packet;
+}
+
+type AckType = PacketType.Puback | PacketType.Pubrec | PacketType.Pubrel | PacketType.Pubcomp;
+
+/**
+ * Reads PUBACK / PUBREC / PUBREL / PUBCOMP. In MQTT 5 the Reason Code and the properties may be
+ * left off (§3.4.2.1): a Remaining Length of 2 means Success, 3 means no properties.
+ */
+export function decodeAck<T extends AckType>(r: Reader, type: T, version: ProtocolVersion): PacketIdAck<T> | DecodeError {
+  const name = PACKET_TYPE_NAMES[type]!;
+  const packetId = readPacketId(r, `${name} Packet Identifier`, version);
+  if (packetId < 0) return r.error!;
+  const packet: PacketIdAck<T> = { type, packetId };
+  if (version !== 5) return packet;
+  if (r.remaining() === 0) {
+    packet.reasonCode = ReasonCode.Success;
+    return packet;
+  }
+  const reasonCode = r.u8(`${name} Reason Code`);
+  if (!REASON_CODES_BY_PACKET[type]!.has(reasonCode)) {
+    return r.fail(
+      ReasonCode.MalformedPacket,
+      `${name} Reason Code`,
+      `is 0x${reasonCode.toString(16).padStart(2, "0")}, which is not a ${name} reason code (§3.${type}.2.1)`,
+    );
+  }
+  packet.reasonCode = reasonCode;
+  if (r.remaining() > 0) {
+    const properties = readProperties(r, type);
+    if (r.error) return r.error;
+    if (properties !== undefined) packet.properties = properties;
+  }
+  return packet;
+}

@@ -1,0 +1,271 @@
+/**
+ * Encoding packets: every length is computed first (measure), then the fixed header and fields
+ * are written in one pass into a buffer of exactly the right size (write). `encodePacket`
+ * allocates that buffer; an `Encoder` reuses one per connection.
+ *
+ * Bad arguments are our own bugs, not network input, so they throw RangeError: a PUBLISH at
+ * QoS 1 without a packet id, a string over 65,535 bytes, a property not allowed in the packet.
+ */
+import { MAX_VARIABLE_BYTE_INTEGER, PACKET_TYPE_NAMES, PacketType, type PropertyContext, type ProtocolVersion } from "./constants.ts";
+import { measureConnect, writeConnect } from "./encode-connect.ts";
+import type { Packet, Properties } from "./packets.ts";
+import { propertiesLength, writeProperties } from "./properties.ts";
+import { Writer, stringLength, varintLength } from "./writer.ts";
+
+/**
+ * Lengths found by measure() for write() to reuse. One module-level instance: encoding is
+ * synchronous and never re-entered, so it is never shared by two packets at once.
+ */
+export class Plan {
+  /** Property Length of the packet's properties. */
+  propertiesLength = 0;
+  /** Property Length of the CONNECT will's properties. */
+  willPropertiesLength = 0;
+}
+const plan = new Plan();
+
+/** Preallocated constant packets. Shared: callers must not modify them. */
+const PINGREQ_BYTES = Uint8Array.of(0xc0, 0x00);
+const PINGRESP_BYTES = Uint8Array.of(0xd0, 0x00);
+const DISCONNECT_BYTES = Uint8Array.of(0xe0, 0x00);
+
+/** The fixed bytes of `packet` when it has no variable part (PINGREQ, PINGRESP, plain DISCONNECT / AUTH). */
+function constantBytes(packet: Packet, version: ProtocolVersion): Uint8Array | undefined {
+  switch (packet.type) {
+    case PacketType.Pingreq:
+      return PINGREQ_BYTES;
+    case PacketType.Pingresp:
+      return PINGRESP_BYTES;
+    case PacketType.Disconnect:
+      if (version !== 5 || ((packet.reasonCode ?? 0) === 0 && isEmpty(packet.properties))) return DISCONNECT_BYTES;
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+function isEmpty(props: Properties | undefined): boolean {
+  if (props === undefined) return true;
+  for (const key in props) if ((props as Record<string, unknown>)[key] !== undefined) return false;
+  return true;
+}
+
+function checkPacketId(id: number | undefined, what: string): number {
+  if (id === undefined || !Number.isInteger(id) || id < 1 || id > 0xffff) {
+    throw new RangeError(`${what} Packet Identifier must be 1..65535, got ${id}`);
+  }
+  return id;
+}
+
+/** Properties length for `context` in MQTT 5 (recorded in plan), and the bytes it takes with its varint. */
+function measureProperties(props: Properties | undefined, context: PropertyContext, version: ProtocolVersion): number {
+  if (version !== 5) return 0;
+  const length = propertiesLength(props, context);
+  plan.propertiesLength = length;
+  return varintLength(length) + length;
+}
+
+/** Remaining Length of `packet` for `version`; fills `plan`. */
+function measure(packet: Packet, version: ProtocolVersion): number {
+  plan.propertiesLength = 0;
+  plan.willPropertiesLength = 0;
+  switch (packet.type) {
+    case PacketType.Connect:
+      return measureConnect(packet, version, plan);
+    case PacketType.Connack:
+      return 2 + measureProperties(packet.properties, PacketType.Connack, version);
+    case PacketType.Publish: {
+      let length = 2 + stringLength(packet.topic, "PUBLISH topic") + packet.payload.length;
+      if (packet.qos > 0) length += 2;
+      return length + measureProperties(packet.properties, PacketType.Publish, version);
+    }
+    case PacketType.Puback:
+    case PacketType.Pubrec:
+    case PacketType.Pubrel:
+    case PacketType.Pubcomp: {
+      if (version !== 5) return 2;
+      const props = measureProperties(packet.properties, packet.type, version);
+      if (plan.propertiesLength > 0) return 3 + props;
+      return (packet.reasonCode ?? 0) === 0 ? 2 : 3;
+    }
+    case PacketType.Subscribe: {
+      if (packet.subscriptions.length === 0) throw new RangeError("SUBSCRIBE needs at least one subscription");
+      let length = 2 + measureProperties(packet.properties, PacketType.Subscribe, version);
+      for (const s of packet.subscriptions) length += 3 + stringLength(s.topicFilter, "SUBSCRIBE topic filter");
+      return length;
+    }
+    case PacketType.Suback:
+      return 2 + measureProperties(packet.properties, PacketType.Suback, version) + packet.reasonCodes.length;
+    case PacketType.Unsubscribe: {
+      if (packet.topicFilters.length === 0) throw new RangeError("UNSUBSCRIBE needs at least one topic filter");
+      let length = 2 + measureProperties(packet.properties, PacketType.Unsubscribe, version);
+      for (const f of packet.topicFilters) length += 2 + stringLength(f, "UNSUBSCRIBE topic filter");
+      return length;
+    }
+    case PacketType.Unsuback:
+      if (version !== 5) return 2;
+      if (packet.reasonCodes === undefined || packet.reasonCodes.length === 0) {
+        throw new RangeError("an MQTT 5 UNSUBACK needs one reason code per topic filter");
+      }
+      return 2 + measureProperties(packet.properties, PacketType.Unsuback, version) + packet.reasonCodes.length;
+    case PacketType.Pingreq:
+    case PacketType.Pingresp:
+      return 0;
+    case PacketType.Disconnect: {
+      if (version !== 5) return 0;
+      const props = measureProperties(packet.properties, PacketType.Disconnect, version);
+      if (plan.propertiesLength > 0) return 1 + props;
+      return (packet.reasonCode ?? 0) === 0 ? 0 : 1;
+    }
+    case PacketType.Auth: {
+      if (version !== 5) throw new RangeError(`AUTH exists only in MQTT 5, not in protocol level ${version}`);
+      const props = measureProperties(packet.properties, PacketType.Auth, version);
+      if (plan.propertiesLength > 0) return 1 + props;
+      return packet.reasonCode === 0 ? 0 : 1;
+    }
+  }
+}
+
+/** First byte of the fixed header: type and flags. */
+function firstByte(packet: Packet): number {
+  switch (packet.type) {
+    case PacketType.Publish:
+      if (packet.qos !== 0 && packet.qos !== 1 && packet.qos !== 2) throw new RangeError(`PUBLISH QoS must be 0, 1 or 2, got ${packet.qos}`);
+      return 0x30 | (packet.dup ? 8 : 0) | (packet.qos << 1) | (packet.retain ? 1 : 0);
+    case PacketType.Pubrel:
+    case PacketType.Subscribe:
+    case PacketType.Unsubscribe:
+      return (packet.type << 4) | 0b0010;
+    default:
+      return packet.type << 4;
+  }
+}
+
+/** Writes the body (everything after the fixed header) as measured. */
+function writeBody(w: Writer, packet: Packet, version: ProtocolVersion, remainingLength: number): void {
+  switch (packet.type) {
+    case PacketType.Connect:
+      writeConnect(w, packet, version, plan);
+      return;
+    case PacketType.Connack:
+      // 3.1 has no Session Present flag: the byte is reserved there.
+      w.u8(version !== 3 && packet.sessionPresent ? 1 : 0);
+      w.u8(packet.reasonCode);
+      if (version === 5) writeProperties(w, packet.properties, plan.propertiesLength);
+      return;
+    case PacketType.Publish:
+      w.utf8(packet.topic);
+      if (packet.qos > 0) w.u16(checkPacketId(packet.packetId, "PUBLISH"));
+      if (version === 5) writeProperties(w, packet.properties, plan.propertiesLength);
+      w.raw(packet.payload);
+      return;
+    case PacketType.Puback:
+    case PacketType.Pubrec:
+    case PacketType.Pubrel:
+    case PacketType.Pubcomp:
+      w.u16(checkPacketId(packet.packetId, PACKET_TYPE_NAMES[packet.type]!));
+      if (remainingLength > 2) w.u8(packet.reasonCode ?? 0);
+      if (remainingLength > 3) writeProperties(w, packet.properties, plan.propertiesLength);
+      return;
+    case PacketType.Subscribe:
+      w.u16(checkPacketId(packet.packetId, "SUBSCRIBE"));
+      if (version === 5) writeProperties(w, packet.properties, plan.propertiesLength);
+      for (const s of packet.subscriptions) {
+        w.utf8(s.topicFilter);
+        let options = s.qos;
+        if (version === 5) {
+          options |= (s.noLocal ? 0x04 : 0) | (s.retainAsPublished ? 0x08 : 0) | (s.retainHandling << 4);
+        }
+        w.u8(options);
+      }
+      return;
+    case PacketType.Suback:
+      w.u16(checkPacketId(packet.packetId, "SUBACK"));
+      if (version === 5) writeProperties(w, packet.properties, plan.propertiesLength);
+      for (const code of packet.reasonCodes) w.u8(code);
+      return;
+    case PacketType.Unsubscribe:
+      w.u16(checkPacketId(packet.packetId, "UNSUBSCRIBE"));
+      if (version === 5) writeProperties(w, packet.properties, plan.propertiesLength);
+      for (const f of packet.topicFilters) w.utf8(f);
+      return;
+    case PacketType.Unsuback:
+      w.u16(checkPacketId(packet.packetId, "UNSUBACK"));
+      if (version === 5) {
+        writeProperties(w, packet.properties, plan.propertiesLength);
+        for (const code of packet.reasonCodes!) w.u8(code);
+      }
+      return;
+    case PacketType.Pingreq:
+    case PacketType.Pingresp:
+      return;
+    case PacketType.Disconnect:
+    case PacketType.Auth:
+      if (remainingLength > 0) w.u8(packet.reasonCode ?? 0);
+      if (remainingLength > 1) writeProperties(w, packet.properties, plan.propertiesLength);
+      return;
+  }
+}
+
+/** Total bytes of `packet` once encoded, and its Remaining Length (in plan-filled state). */
+function sizeOf(packet: Packet, version: ProtocolVersion): { remainingLength: number; total: number } {
+  const remainingLength = measure(packet, version);
+  if (remainingLength > MAX_VARIABLE_BYTE_INTEGER) {
+    throw new RangeError(`${PACKET_TYPE_NAMES[packet.type]} would be ${remainingLength} bytes; the MQTT maximum is ${MAX_VARIABLE_BYTE_INTEGER}`);
+  }
+  return { remainingLength, total: 1 + varintLength(remainingLength) + remainingLength };
+}
+
+function writePacket(w: Writer, packet: Packet, version: ProtocolVersion, remainingLength: number): void {
+  w.u8(firstByte(packet));
+  w.varint(remainingLength);
+  writeBody(w, packet, version, remainingLength);
+}
+
+/**
+ * Encodes `packet` for a connection speaking `protocolVersion` into a new buffer of exactly its
+ * size (PINGREQ, PINGRESP and a plain DISCONNECT return shared constants: do not modify them).
+ * Throws RangeError for a packet that cannot be encoded (a caller bug).
+ */
+export function encodePacket(packet: Packet, protocolVersion: ProtocolVersion): Uint8Array {
+  const constant = constantBytes(packet, protocolVersion);
+  if (constant !== undefined) return constant;
+  const { remainingLength, total } = sizeOf(packet, protocolVersion);
+  const w = new Writer(new Uint8Array(total));
+  writePacket(w, packet, protocolVersion, remainingLength);
+  return w.bytes;
+}
+
+/** Buffers above this are not kept after use, so one large packet does not pin memory. */
+const ENCODER_KEEP_BYTES = 64 * 1024;
+
+/**
+ * One per connection: encodes into a buffer it reuses and grows. The result is a view valid only
+ * until the next encode(): write it to the socket (or copy it) before encoding again.
+ */
+export class Encoder {
+  private buffer: Uint8Array;
+  private readonly writer: Writer;
+
+  constructor(initialBytes = 256) {
+    this.buffer = new Uint8Array(initialBytes);
+    this.writer = new Writer(this.buffer);
+  }
+
+  encode(packet: Packet, protocolVersion: ProtocolVersion): Uint8Array {
+    const constant = constantBytes(packet, protocolVersion);
+    if (constant !== undefined) return constant;
+    const { remainingLength, total } = sizeOf(packet, protocolVersion);
+    let buffer = this.buffer;
+    if (total > buffer.length) {
+      buffer = new Uint8Array(Math.max(total, buffer.length * 2));
+      if (buffer.length <= ENCODER_KEEP_BYTES) this.buffer = buffer;
+    }
+    const w = this.writer;
+    w.bytes = buffer;
+    w.pos = 0;
+    writePacket(w, packet, protocolVersion, remainingLength);
+    return buffer.subarray(0, total);
+  }
+}
+
