@@ -49,6 +49,15 @@ export interface ConnectRequest {
   peer: string;
   /** Unique per MQTT connection within this process. */
   connectionId: string;
+  /**
+   * Called (and awaited) once the broker accepted the credentials, before any session state is
+   * read or changed (leftover queue deleted, session queue found or consumed). `protocol/` uses it
+   * to close an older connection with the same client id first (takeover): that connection's
+   * unsettled deliveries are back in the queue before this session consumes it, and an
+   * unauthenticated client can never kick a connected one. Optional for backends: when it is not
+   * called, `protocol/` takes over after `connect()` resolved (weaker ordering, nothing lost).
+   */
+  onAuthenticated?: () => Promise<void>;
 }
 
 export type ConnectOutcome =
@@ -95,6 +104,10 @@ export type SubscribeResult = { ok: true } | { ok: false; error: BackendError };
 
 /** What a session tells its MQTT connection. Called from the backend's I/O callbacks. */
 export interface SessionEvents {
+  /**
+   * A message for the client. Never called before `connect()` has resolved (so CONNACK can go
+   * first); may be called before `subscribe()` resolves (the spec allows PUBLISH before SUBACK).
+   */
   deliver(delivery: Delivery): void;
   /**
    * The broker side of this session is gone (connection lost, queue deleted, channel refused):
