@@ -229,3 +229,31 @@ describe("memory backend: subscriptions and deliveries", () => {
     expect(backend.sessionCount).toBe(0);
   });
 });
+
+describe("memory backend: takeover hook", () => {
+  test("onAuthenticated runs after login and before the stored session is looked at", async () => {
+    const backend = new MemoryBackend();
+    const old = await open(backend, { cleanSession: false });
+    await old.session.subscribe([{ filter: "t", qos: 1 }]);
+    backend.broker.publish({ routingKey: "t", payload: "m" });
+    await tick();
+    const rec = recorder();
+    const outcome = await backend.connect(
+      request({ cleanSession: false, onAuthenticated: () => old.session.close({ clean: false }) }),
+      rec.events,
+    );
+    expect(outcome).toMatchObject({ ok: true, sessionPresent: true });
+    await tick();
+    expect(rec.deliveries.map((d) => [text(d.payload), d.redelivered])).toEqual([["m", true]]);
+  });
+
+  test("onAuthenticated is not called for refused credentials", async () => {
+    let called = false;
+    const outcome = await new MemoryBackend().connect(
+      request({ password: "bad", onAuthenticated: async () => void (called = true) }),
+      recorder().events,
+    );
+    expect(outcome.ok).toBe(false);
+    expect(called).toBe(false);
+  });
+});

@@ -48,6 +48,8 @@ export class MemoryBackend implements Backend {
     const queueName = sessionQueueName(request.clientId);
     const badName = checkShortString(queueName, `session queue name for client id "${request.clientId}"`);
     if (badName !== undefined) return { ok: false, error: badName };
+    // Takeover happens here: the older connection's deliveries are back in the queue before we look at it.
+    await request.onAuthenticated?.();
 
     let queueExists = broker.queueExists(request.vhost, queueName);
     if (request.cleanSession && queueExists) {
