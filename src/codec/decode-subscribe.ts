@@ -13,17 +13,12 @@ import { readPacketId } from "./decode-publish.ts";
 function readTopicFilter(r: Reader, field: string, version: ProtocolVersion): string | undefined {
   const filter = r.utf8(field);
   if (filter === undefined) return undefined;
-  const error = validateTopicFilter(filter, field);
+  // In MQTT 5 "$share/{ShareName}/{filter}" has rules of its own (and checks the inner filter).
+  const shared = version === 5 ? parseSharedSubscription(filter, field) : undefined;
+  const error = shared === undefined ? validateTopicFilter(filter, field) : "reasonCode" in shared ? shared : undefined;
   if (error !== undefined) {
     r.fail(error.reasonCode, error.field, error.message);
     return undefined;
-  }
-  if (version === 5) {
-    const shared = parseSharedSubscription(filter, field);
-    if (shared !== undefined && "reasonCode" in shared) {
-      r.fail(shared.reasonCode, shared.field, shared.message);
-      return undefined;
-    }
   }
   return filter;
 }
