@@ -176,3 +176,30 @@ describe("loadConfig: which file", () => {
     expect(r).toEqual({ errors: [`${dir.path}: cannot read the config file: it is a directory, expected a readable rabbitmq.conf-format file`], warnings: [] });
   });
 });
+
+describe("loadConfig: secrets stay out of messages", () => {
+  test("the password inside adapter.amqp_url is masked in errors and warnings", () => {
+    const r = loadSnippet(dir, "adapter.amqp_url = amqp://u:hunter2@h:5672\nadapter.amqp_url = amqp://u:hunter3@:5672\n");
+    expect(r).toEqual({
+      errors: ["rabbitmq_mqtt.conf:2: adapter.amqp_url = amqp://u:********@:5672: not a URL, expected an amqp:// or amqps:// URL such as amqp://localhost:5672"],
+      warnings: ["rabbitmq_mqtt.conf:2: adapter.amqp_url = amqp://u:********@:5672: replaces adapter.amqp_url = amqp://u:********@h:5672 from line 1 (the last one wins)"],
+    });
+  });
+});
+
+describe("loadConfig: bad input never throws", () => {
+  // Random snippets built from real keys, near-misses and hostile values: each must give a
+  // config or errors, never an exception.
+  test("random snippets", () => {
+    const keys = ["mqtt.vhost", "mqtt.listeners.tcp.default", "mqtt.listeners.tcp", "web_mqtt.ssl.ip", "web_mqtt.tcp.listener", "ssl_options.certfile",
+      "adapter.port_vhost_mapping.1", "mqtt.subscription_ttl", "adapter.amqp_url", "x.y\\.z", "mqtt..a", "adapter.max_packet_size", "web_mqtt.ssl.port"];
+    const vals = ["", "''", "'", "none", "infinity", "-1", "99999999999999999999", "::1:1883", "[::]:0", "/", "amqp://", "é\u0000", "#", "a # b", "true", "1883", "0"];
+    let seed = 42;
+    const pick = <T>(xs: T[]) => xs[(seed = (seed * 1103515245 + 12345) % 2147483648) % xs.length] as T;
+    for (let i = 0; i < 300; i++) {
+      const lines = Array.from({ length: 1 + (i % 6) }, () => `${pick(keys)} = ${pick(vals)}`);
+      const r = loadSnippet(dir, lines.join("\n"));
+      expect("config" in r || r.errors.length > 0).toBe(true);
+    }
+  });
+});

@@ -16,7 +16,7 @@ import { CONFIG_FILE_ENV, readEnvOverrides } from "./env-overrides.ts";
 import { parseConf } from "./parse.ts";
 import { discoverAmqpUrl } from "./rabbitmq-env.ts";
 import { applyRules, type Resolved } from "./rules.ts";
-import { buildDefaults, findKey, setPath, specOf, type KeySpec } from "./schema.ts";
+import { buildDefaults, findKey, setPath, showValue, specOf, type KeySpec } from "./schema.ts";
 import { closestKey } from "./suggest.ts";
 
 export const DEFAULT_CONFIG_FILE = "/etc/rabbitmq/rabbitmq_mqtt.conf";
@@ -59,7 +59,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
 
   const text = readConfigFile(file);
   if (typeof text === "string") {
-    const parsed = parseConf(text, file, { isSecret: (segments) => findKey(segments)?.spec.secret === true });
+    const parsed = parseConf(text, file, { show: (segments, value) => showValue(findKey(segments)?.spec, value) });
     errors.push(...parsed.errors);
     warnings.push(...parsed.warnings);
     for (const e of parsed.entries) settings.push({ key: e.key, segments: e.segments, value: e.value, source: `${file}:${e.line}` });
@@ -111,7 +111,7 @@ function resolveSetting(setting: Setting, resolved: Map<string, Resolved>, error
   if (!found) {
     const near = closestKey(setting.segments);
     const nearSpec = near === undefined ? undefined : findKey(near.split("."))?.spec;
-    const value = nearSpec?.secret || /pass|secret/i.test(setting.key) ? MASK : setting.value;
+    const value = nearSpec?.secret || /pass|secret/i.test(setting.key) ? MASK : showValue(undefined, setting.value);
     const hint =
       near === undefined
         ? "expected a key of rabbitmq-mqtt (mqtt.*, web_mqtt.*, ssl_options.*, ssl_cert_login_*, adapter.*)"
@@ -125,7 +125,7 @@ function resolveSetting(setting: Setting, resolved: Map<string, Resolved>, error
   }
   let spec = found.spec;
   let key = setting.key;
-  const shown = spec.secret ? MASK : setting.value;
+  const shown = showValue(spec, setting.value);
   const status = spec.status ?? { kind: "active" as const };
   switch (status.kind) {
     case "unsupported":

@@ -70,7 +70,7 @@ describe("parseConf: warnings", () => {
   });
 
   test("secret values are masked in messages", () => {
-    const r = parseConf("mqtt.default_pass = a\nmqtt.default_pass = b\n", "t.conf", { isSecret: (s) => s.join(".") === "mqtt.default_pass" });
+    const r = parseConf("mqtt.default_pass = a\nmqtt.default_pass = b\n", "t.conf", { show: (s, v) => (s.join(".") === "mqtt.default_pass" ? "********" : v) });
     expect(r.warnings).toEqual(["t.conf:2: mqtt.default_pass = ********: replaces mqtt.default_pass = ******** from line 1 (the last one wins)"]);
   });
 
@@ -90,5 +90,16 @@ describe("parseConf: warnings", () => {
     const r = values("a.b = 'abc");
     expect(r.pairs).toEqual([["a.b", "'abc", 1]]);
     expect(r.warnings).toEqual(["t.conf:1: a.b = 'abc: no closing ' so the quote is part of the value"]);
+  });
+});
+
+describe("parseConf: secrets stay out of messages", () => {
+  const show = (s: readonly string[], v: string) => (s.join(".") === "mqtt.default_pass" ? "********" : v);
+  test("the # hint and the quote error do not repeat a secret value", () => {
+    const r = parseConf("mqtt.default_pass = abc#123\nmqtt.default_pass = 'abc'zq9\n", "t.conf", { show });
+    expect(r.warnings).toEqual([`t.conf:1: mqtt.default_pass = ********: "#" starts a comment, so the value ends before it; if "#" belongs to the value, quote it: '********'`]);
+    expect(r.errors).toEqual(["t.conf:2: mqtt.default_pass = ********: unexpected text after the closing quote, expected the value alone inside '…' (a quoted value cannot contain ')"]);
+    expect(JSON.stringify(r)).not.toContain("123");
+    expect(JSON.stringify(r)).not.toContain("zq9");
   });
 });

@@ -37,8 +37,8 @@ export interface ParsedConf {
 }
 
 export interface ParseOptions {
-  /** Keys whose values must not appear in messages (passwords). */
-  isSecret?: (segments: readonly string[]) => boolean;
+  /** How a value appears in messages; load.ts masks passwords with it. Default: as written. */
+  show?: (segments: readonly string[], value: string) => string;
 }
 
 const WORD = String.raw`(?:\\\.|[A-Za-z0-9_-])+`;
@@ -65,14 +65,16 @@ export function parseConf(text: string, fileName: string, options: ParseOptions 
     const keyText = keyMatch[1] as string;
     const segments = splitKey(keyText);
     const key = segments.map((s) => s.replaceAll(".", "\\.")).join(".");
-    const shown = (v: string) => (options.isSecret?.(segments) ? "********" : v);
+    const shown = (v: string) => (options.show ? options.show(segments, v) : v);
 
     const value = readValue(content.slice(keyMatch[0].length));
     if (!value.ok) {
-      errors.push(`${where}: ${key} = ${shown(value.text)}: ${value.problem}`);
+      const masked = shown(value.text) !== value.text;
+      errors.push(`${where}: ${key} = ${shown(value.text)}: ${masked ? (value.secretProblem ?? value.problem) : value.problem}`);
       return;
     }
-    for (const w of value.warnings) warnings.push(`${where}: ${key} = ${shown(value.value)}: ${w}`);
+    // The warnings may quote the whole written value: it goes through `shown` like the value.
+    for (const w of value.warnings) warnings.push(`${where}: ${key} = ${shown(value.value)}: ${w(shown)}`);
 
     const previous = byKey.get(key);
     if (previous) {
@@ -92,8 +94,8 @@ function splitKey(keyText: string): string[] {
 }
 
 type ValueRead =
-  | { ok: true; value: string; warnings: string[] }
-  | { ok: false; text: string; problem: string };
+  | { ok: true; value: string; warnings: Array<(show: (v: string) => string) => string> }
+  | { ok: false; text: string; problem: string; secretProblem?: string };
 
 /** Reads what follows `key =` (leading blanks already skipped). */
 function readValue(rest: string): ValueRead {
@@ -106,13 +108,14 @@ function readValue(rest: string): ValueRead {
           ok: false,
           text: rest.replace(/[ \t]+$/, ""),
           problem: `unexpected text ${JSON.stringify(after.trim())} after the closing quote, expected the value alone inside '…' (a quoted value cannot contain ')`,
+          secretProblem: "unexpected text after the closing quote, expected the value alone inside '…' (a quoted value cannot contain ')",
         };
       }
       return { ok: true, value: rest.slice(1, close), warnings: [] };
     }
     // No closing quote: cuttlefish falls back to reading it as a plain value, quote included.
     const plain = readPlain(rest);
-    if (plain.ok) plain.warnings.push("no closing ' so the quote is part of the value");
+    if (plain.ok) plain.warnings.push(() => "no closing ' so the quote is part of the value");
     return plain;
   }
   return readPlain(rest);
@@ -122,15 +125,13 @@ function readPlain(rest: string): ValueRead {
   const hash = rest.indexOf("#");
   const value = (hash >= 0 ? rest.slice(0, hash) : rest).replace(/[ \t]+$/, "");
   if (value === "") return { ok: false, text: "", problem: "no value, expected a value after \"=\" (write '' for an empty one)" };
-  const warnings: string[] = [];
+  const warnings: Array<(show: (v: string) => string) => string> = [];
   if (hash > 0 && !/[ \t]/.test(rest[hash - 1] as string)) {
     const whole = rest.replace(/[ \t]+$/, "");
-    warnings.push(
-      `"#" starts a comment, so the value ends before it; if "#" belongs to the value, quote it: '${whole}'`,
-    );
+    warnings.push((show) => `"#" starts a comment, so the value ends before it; if "#" belongs to the value, quote it: '${show(whole)}'`);
   }
   if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
-    warnings.push(`double quotes are part of the value in rabbitmq.conf; use single quotes or none if they are not meant`);
+    warnings.push(() => "double quotes are part of the value in rabbitmq.conf; use single quotes or none if they are not meant");
   }
   return { ok: true, value, warnings };
 }

@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import type { AdapterConfig, ListenerAddress, TlsOptions } from "./adapter-config.ts";
-import type { KeySpec } from "./schema.ts";
+import { showValue, type KeySpec } from "./schema.ts";
 
 /** A checked setting, under its canonical key. */
 export interface Resolved {
@@ -24,7 +24,7 @@ export interface Resolved {
 
 type Settings = Map<string, Resolved>;
 
-const at = (r: Resolved) => `${r.source}: ${r.writtenKey} = ${r.spec.secret ? "********" : r.raw}`;
+const at = (r: Resolved) => `${r.source}: ${r.writtenKey} = ${showValue(r.spec, r.raw)}`;
 const withPrefix = (settings: Settings, prefix: string) => [...settings.values()].filter((r) => r.key.startsWith(prefix));
 
 export function applyRules(config: AdapterConfig, settings: Settings, errors: string[], warnings: string[]): void {

@@ -276,3 +276,12 @@ export function getPath(source: unknown, path: string): unknown {
   }
   return node;
 }
+
+/**
+ * A value as it may appear in messages and logs: passwords masked, and so is the password part
+ * of a URL (adapter.amqp_url = amqp://user:secret@host).
+ */
+export function showValue(spec: KeySpec | undefined, value: string): string {
+  if (spec?.secret) return "********";
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^@/]*@/i, "$1********@");
+}
