@@ -91,6 +91,15 @@ export class Framer {
   }
 
   private nextFromCarry(version: ProtocolVersion | undefined, limitBytes: number): typeof FRAME | typeof NEED_MORE | DecodeError {
+    if (version === undefined && this.frames === 0) {
+      // The connection's first bytes straddle chunks: sniff them together so a known mistake is
+      // explained with all the bytes at hand (rare path, so the small copy does not matter).
+      const preview = new Uint8Array(this.carryEnd - this.carryStart + Math.min(this.chunk.length - this.pos, 128));
+      preview.set(this.carry.subarray(this.carryStart, this.carryEnd));
+      preview.set(this.chunk.subarray(this.pos, this.pos + preview.length - (this.carryEnd - this.carryStart)), this.carryEnd - this.carryStart);
+      const before = checkBeforeConnect(preview, true);
+      if (before !== undefined && before !== "more") return before;
+    }
     // Complete the header one byte at a time: it is at most 5 bytes (12 while sniffing).
     for (;;) {
       const status = this.checkHeader(this.carry, this.carryStart, this.carryEnd, version, limitBytes);
