@@ -5,6 +5,7 @@
  */
 import { defineCommand, runMain } from "citty";
 import { VERSION } from "../version.ts";
+import { checkConfigCommand } from "./commands/check-config.ts";
 import { startCommand } from "./commands/start.ts";
 
 export const main = defineCommand({
@@ -15,6 +16,7 @@ export const main = defineCommand({
   },
   subCommands: {
     start: startCommand,
+    "check-config": checkConfigCommand,
   },
 });
 
