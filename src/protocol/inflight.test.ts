@@ -1,0 +1,72 @@
+import { describe, expect, test } from "bun:test";
+import { InboundInflight, OutboundInflight } from "./inflight.ts";
+
+/** Delivery tags are opaque objects (or numbers) to the protocol layer. */
+const t1 = { tag: 1 };
+const t2 = { tag: 2 };
+const t3 = { tag: 3 };
+
+describe("OutboundInflight", () => {
+  test("allocates packet ids from 1 and never hands out an id in use [MQTT-2.3.1-2]", () => {
+    const table = new OutboundInflight();
+    expect(table.add(t1)).toBe(1);
+    expect(table.add(t2)).toBe(2);
+    expect(table.take(1)).toBe(t1);
+    // Round robin: the freed id 1 is not reused at once.
+    expect(table.add(t3)).toBe(3);
+    expect(table.size).toBe(2);
+  });
+
+  test("wraps from 65535 to 1, skipping ids still in flight", () => {
+    const table = new OutboundInflight();
+    expect(table.add(t1)).toBe(1);
+    for (let i = 2; i <= 65535; i++) table.add(i);
+    expect(table.add(t2)).toBeUndefined();
+    table.take(3);
+    expect(table.add(t3)).toBe(3);
+  });
+
+  test("an unknown packet id yields no tag", () => {
+    const table = new OutboundInflight();
+    table.add(t1);
+    expect(table.take(42)).toBeUndefined();
+    expect(table.size).toBe(1);
+  });
+});
+
+describe("InboundInflight", () => {
+  test("answers leave in arrival order even when the broker confirms out of order [MQTT-4.6.0-2]", () => {
+    const table = new InboundInflight();
+    const a = table.add(1, 1);
+    const b = table.add(2, 1);
+    b.outcome = null;
+    expect(table.shiftAnswered()).toBeUndefined();
+    a.outcome = null;
+    expect(table.shiftAnswered()).toBe(a);
+    expect(table.shiftAnswered()).toBe(b);
+    expect(table.size).toBe(0);
+  });
+
+  test("remembers QoS 2 packet ids until their answer leaves", () => {
+    const table = new InboundInflight();
+    const entry = table.add(7, 2);
+    expect(table.hasPendingQos2(7)).toBe(true);
+    entry.outcome = null;
+    table.shiftAnswered();
+    expect(table.hasPendingQos2(7)).toBe(false);
+  });
+
+  test("whenAnswered waits for every pending publish", async () => {
+    const table = new InboundInflight();
+    let resolve!: () => void;
+    const entry = table.add(1, 1);
+    entry.done = new Promise<void>((r) => (resolve = r));
+    let answered = false;
+    const waiting = table.whenAnswered().then(() => (answered = true));
+    await Promise.resolve();
+    expect(answered).toBe(false);
+    resolve();
+    await waiting;
+    expect(answered).toBe(true);
+  });
+});

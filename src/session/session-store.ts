@@ -1,0 +1,49 @@
+/**
+ * SessionStore: where session state lives between a client's connections, keyed by
+ * (vhost, client id). The memory store keeps it for the life of this process; the interface lets
+ * a store shared by several adapter instances replace it later.
+ *
+ * The store hands out the live state object: a connection mutates it in place while connected,
+ * so there is nothing to "save" at disconnect. A clean session deletes its entry.
+ */
+import type { SessionState } from "./session-state.ts";
+
+export interface SessionStore {
+  /** The stored state of (vhost, clientId), or undefined when there is none. */
+  get(vhost: string, clientId: string): SessionState | undefined;
+  /** Stores `state` for (vhost, clientId), replacing any earlier one. */
+  set(vhost: string, clientId: string, state: SessionState): void;
+  /** Forgets (vhost, clientId); unknown keys are not an error. */
+  delete(vhost: string, clientId: string): void;
+  /** Number of stored sessions (for metrics and tests). */
+  readonly size: number;
+}
+
+/**
+ * One Map for the whole process. The key joins vhost and client id with U+0000, which MQTT
+ * strings cannot contain [MQTT-1.5.3-2], so two different pairs never share a key.
+ */
+export class MemorySessionStore implements SessionStore {
+  private readonly sessions = new Map<string, SessionState>();
+
+  get(vhost: string, clientId: string): SessionState | undefined {
+    return this.sessions.get(sessionKey(vhost, clientId));
+  }
+
+  set(vhost: string, clientId: string, state: SessionState): void {
+    this.sessions.set(sessionKey(vhost, clientId), state);
+  }
+
+  delete(vhost: string, clientId: string): void {
+    this.sessions.delete(sessionKey(vhost, clientId));
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+}
+
+/** The Map key of (vhost, clientId). */
+export function sessionKey(vhost: string, clientId: string): string {
+  return `${vhost}\u0000${clientId}`;
+}
