@@ -183,14 +183,18 @@ export async function openAmqp(options: OpenAmqpOptions = {}): Promise<AmqpSessi
 }
 
 function broker(): Promise<{ info: RabbitmqInfo; ctl: CtlTarget | undefined }> {
-  brokerPromise ??= findOrStartBroker();
+  brokerPromise ??= findOrStartBroker().then((found) => {
+    // Registered after the node's own teardown, so it runs before it (newest first):
+    // connections close while the broker is still there to answer.
+    registerTeardown("close AMQP sessions left open by tests", async () => {
+      await Promise.all([...openSessions].map((session) => session.close()));
+    });
+    return found;
+  });
   return brokerPromise;
 }
 
 async function findOrStartBroker(): Promise<{ info: RabbitmqInfo; ctl: CtlTarget | undefined }> {
-  registerTeardown("close AMQP sessions left open by tests", async () => {
-    await Promise.all([...openSessions].map((session) => session.close()));
-  });
   const externalUrl = process.env.RABBITMQ_URL;
   if (externalUrl !== undefined && externalUrl !== "") return useExternalBroker(externalUrl);
 

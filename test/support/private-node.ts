@@ -121,12 +121,20 @@ async function startOnce(options: StartOptions): Promise<PrivateNode> {
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
   };
 
-  const epmd = spawnLogged("epmd", ["-port", String(epmdPort), "-address", "127.0.0.1"], serverEnv, baseDir, "epmd.out");
-  // If ours were not listening yet, the node would start a daemon epmd we could not stop.
-  await waitForTcp(epmdPort, 10_000, epmd, "epmd");
-
-  const server = spawnLogged(join(RABBITMQ_SBIN_DIR, "rabbitmq-server"), [], serverEnv, baseDir, "server.out");
-  const watchdog = spawnWatchdog(server.pid!, epmd.pid!, baseDir);
+  let epmd: ChildProcess | undefined;
+  let server: ChildProcess;
+  let watchdog: ChildProcess;
+  try {
+    epmd = spawnLogged("epmd", ["-port", String(epmdPort), "-address", "127.0.0.1"], serverEnv, baseDir, "epmd.out");
+    // If ours were not listening yet, the node would start a daemon epmd we could not stop.
+    await waitForTcp(epmdPort, 10_000, epmd, "epmd");
+    server = spawnLogged(join(RABBITMQ_SBIN_DIR, "rabbitmq-server"), [], serverEnv, baseDir, "server.out");
+    watchdog = spawnWatchdog(server.pid!, epmd.pid!, baseDir);
+  } catch (error) {
+    if (epmd !== undefined) await signalAndWait(epmd, "SIGKILL", 5_000);
+    rmSync(baseDir, { recursive: true, force: true });
+    throw error;
+  }
 
   let stopped: Promise<void> | undefined;
   const node: PrivateNode = {
@@ -193,7 +201,8 @@ function spawnLogged(command: string, args: string[], env: Record<string, string
   const fd = openSync(join(dir, logName), "a");
   try {
     const child = spawn(command, args, { cwd: dir, env, detached: true, stdio: ["ignore", fd, fd] });
-    child.on("error", () => {}); // spawn failures surface as an early exit in the wait loops
+    child.on("error", () => {}); // reported by the pid check below or as an early exit in the wait loops
+    if (child.pid === undefined) throw new Error(`could not run ${command} (is it installed and on PATH?)`);
     child.unref();
     return child;
   } finally {
