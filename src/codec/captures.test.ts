@@ -3,8 +3,6 @@
  * mosquitto 2.0.11 (test/fixtures/captures/capture.ts made the files; each names its producer).
  */
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { PacketType, type ProtocolVersion } from "./constants.ts";
 import { decodePacket } from "./decode.ts";
 import { Decoder } from "./decoder.ts";
@@ -19,11 +17,11 @@ interface Capture {
   connections: Array<Array<{ direction: "client->server" | "server->client"; hex: string }>>;
 }
 
-const DIR = join(import.meta.dir, "../../test/fixtures/captures");
-const captures = readdirSync(DIR)
-  .filter((f) => f.endsWith(".json"))
-  .sort()
-  .map((file) => ({ file, capture: JSON.parse(readFileSync(join(DIR, file), "utf8")) as Capture }));
+// Read with Bun's own APIs so the codec folder has no import from outside it, tests included.
+const DIR = `${import.meta.dir}/../../test/fixtures/captures`;
+const captures = await Promise.all(
+  [...new Bun.Glob("*.json").scanSync(DIR)].sort().map(async (file) => ({ file, capture: (await Bun.file(`${DIR}/${file}`).json()) as Capture })),
+);
 
 /** Packets of one capture, decoded: client->server through a server's Decoder, server->client one by one. */
 function decodeCapture(capture: Capture): Array<{ direction: string; hex: string; packet: Packet }> {

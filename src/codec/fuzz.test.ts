@@ -10,7 +10,7 @@ import { Decoder } from "./decoder.ts";
 import { encodePacket } from "./encode.ts";
 import { DecodeError } from "./errors.ts";
 import type { DecodeResult } from "./packets.ts";
-import { prng, snapshot } from "./test-helpers.ts";
+import { prng, snapshot, toHex } from "./test-helpers.ts";
 import { VECTORS } from "./test-vectors.ts";
 
 const REASON_CODES = new Set(Object.values(ReasonCode).filter((v) => typeof v === "number"));
@@ -52,7 +52,7 @@ function decodeChecked(input: Uint8Array, version: ProtocolVersion | undefined):
   return check(input, version, result);
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const hex = toHex;
 
 /** One random edit: flip a bit, overwrite, insert, delete, truncate or duplicate a slice. */
 function mutate(bytes: Uint8Array, random: () => number): Uint8Array {

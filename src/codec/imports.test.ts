@@ -1,0 +1,27 @@
+import { expect, test } from "bun:test";
+
+const DIR = import.meta.dir;
+const files = [...new Bun.Glob("*.ts").scanSync(DIR)].sort();
+
+test("the codec imports nothing from outside src/codec/ (tests may also use bun:test)", async () => {
+  const outside: string[] = [];
+  for (const file of files) {
+    const source = await Bun.file(`${DIR}/${file}`).text();
+    for (const match of source.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+["']([^"']+)["']/gms)) {
+      const specifier = match[1]!;
+      const allowed = /^\.\/[a-z0-9-]+\.ts$/.test(specifier) || (file.endsWith(".test.ts") && specifier === "bun:test");
+      if (!allowed) outside.push(`${file}: ${specifier}`);
+    }
+  }
+  expect(files.length).toBeGreaterThan(15);
+  expect(outside).toEqual([]);
+});
+
+test("the codec's runtime files do not use Node's Buffer", async () => {
+  const users: string[] = [];
+  for (const file of files.filter((f) => !f.endsWith(".test.ts"))) {
+    const code = (await Bun.file(`${DIR}/${file}`).text()).replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, "");
+    if (/\bBuffer\./.test(code) || /\bBuffer\b\s*[(<]/.test(code)) users.push(file);
+  }
+  expect(users).toEqual([]);
+});
