@@ -8,6 +8,21 @@
  * Sending: `encodePacket(packet, version)` (one allocation) or one `Encoder` per connection.
  *
  * Other folders import from here only, never from the files behind it.
+ *
+ *   new Decoder({ maxPacketSizeBytes, maxPacketSizeBeforeConnectBytes })
+ *     .protocolVersion = 3 | 4 | 5 | undefined   set by the protocol layer once CONNECT is accepted
+ *     .feed(chunk: Uint8Array): void
+ *     .next(): DecodeResult                      { kind: "packet", packet, size } | { kind: "more" } | { kind: "error", error }
+ *   decodePacket(bytes, protocolVersion | undefined): DecodeResult    the packet at the start of `bytes`
+ *   encodePacket(packet, protocolVersion): Uint8Array                 exact-size buffer (shared constants for PINGREQ/PINGRESP/plain DISCONNECT)
+ *   new Encoder().encode(packet, protocolVersion): Uint8Array         view into a reused buffer, valid until the next encode()
+ *   validateTopicName(topic) / validateTopicFilter(filter): DecodeError | undefined
+ *   parseSharedSubscription(filter): { shareName, topicFilter } | DecodeError | undefined
+ *
+ * Errors: decoding never throws; a DecodeError carries an MQTT 5 reason code, the field, and a
+ * message naming what arrived, what was expected and the spec rule. Encoding throws RangeError
+ * only for packets that cannot exist (a caller bug): QoS > 0 without a packet id, a string over
+ * 65,535 bytes, a property not allowed in that packet.
  */
 export {
   PacketType,
