@@ -1,0 +1,132 @@
+/**
+ * CONNECT checks that need no broker: protocol version, client identifier, credentials and
+ * vhost. The result is either what to ask the backend, or the ProtocolError (CONNACK code) to
+ * refuse with. The asynchronous part (backend login, takeover, CONNACK) is the lifecycle's and
+ * lives in connection.ts.
+ */
+import { ReasonCode, type ConnectPacket } from "../codec/index.ts";
+import type { ConnectionOptions } from "./options.ts";
+import { ProtocolError } from "./errors.ts";
+
+/** What to log in with, once the CONNECT passed every local check. */
+export interface ConnectDecision {
+  /** Never empty: server-generated when the client sent none. */
+  clientId: string;
+  /** The client sent an empty id and `clientId` was generated for it. */
+  clientIdGenerated: boolean;
+  /** The RabbitMQ user, split from `vhost:user` or defaulted (anonymous). */
+  username: string;
+  password: string;
+  vhost: string;
+  /** The login used mqtt.default_user / mqtt.default_pass. */
+  anonymous: boolean;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A fresh client id for a client that sent none (clean session only). */
+export function generateClientId(): string {
+  return `rabbitmq-mqtt-${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+/**
+ * `vhost:user` split at the LAST colon, as the native plugin does (a vhost may contain colons, a
+ * user name then may not); without a colon the user logs into `defaultVhost`.
+ * TODO: mqtt.vhost from the port-to-vhost mapping (a global runtime parameter in RabbitMQ) comes
+ * between the two once server.ts provides the mapping; Transport.localPort is there for it.
+ */
+export function splitVhostUsername(username: string, defaultVhost: string): { vhost: string; username: string } {
+  const colon = username.lastIndexOf(":");
+  if (colon === -1) return { vhost: defaultVhost, username };
+  return { vhost: username.slice(0, colon), username: username.slice(colon + 1) };
+}
+
+/**
+ * Checks a CONNECT against everything decidable without the broker. Order matters and follows
+ * the spec: the protocol level is answered before anything else [MQTT-3.1.2-2], then the client
+ * id [MQTT-3.1.3-8], then credentials.
+ */
+export function checkConnect(
+  packet: ConnectPacket,
+  options: ConnectionOptions,
+  newClientId: () => string = generateClientId,
+): ConnectDecision | ProtocolError {
+  if (packet.protocolVersion === 5) {
+    // TODO(MQTT 5): CONNACK properties, session expiry, reason codes in acks, topic aliases.
+    // Until then a 5.0 client is told so in its own protocol and can fall back to 3.1.1.
+    return new ProtocolError(
+      ReasonCode.UnsupportedProtocolVersion,
+      "CONNECT asks for MQTT 5.0, which this adapter does not support yet; use MQTT 3.1.1 (protocol level 4) or 3.1 [MQTT-3.1.2-2]",
+      false,
+      "info",
+    );
+  }
+
+  let clientId = packet.clientId;
+  let clientIdGenerated = false;
+  if (clientId.length === 0) {
+    if (!packet.cleanSession) {
+      return new ProtocolError(
+        ReasonCode.ClientIdentifierNotValid,
+        "CONNECT has an empty Client Identifier with Clean Session 0; a server-assigned id is only allowed with Clean Session 1 [MQTT-3.1.3-8]",
+        false,
+      );
+    }
+    // 3.1 required 1..23 characters; the native plugin accepts an empty id there too (and ids
+    // longer than 23 characters in 3.1): we do the same, clients rely on it.
+    clientId = newClientId();
+    clientIdGenerated = true;
+  }
+
+  const credentials = resolveCredentials(packet, options);
+  if (credentials instanceof ProtocolError) return credentials;
+  return { clientId, clientIdGenerated, ...credentials };
+}
+
+/**
+ * DESIGN.md's credential rules: user name and password → the broker decides; only one of them →
+ * CONNACK 4; neither → mqtt.default_user / mqtt.default_pass when mqtt.allow_anonymous, else
+ * CONNACK 4. (The native plugin answers 4, "bad user name or password", when there are no
+ * credentials at all — not 5 — so clients that branch on the code behave the same here.)
+ */
+function resolveCredentials(
+  packet: ConnectPacket,
+  options: ConnectionOptions,
+): Omit<ConnectDecision, "clientId" | "clientIdGenerated"> | ProtocolError {
+  const hasUser = packet.username !== undefined;
+  const hasPassword = packet.password !== undefined;
+  if (!hasUser && !hasPassword) {
+    if (!options.allowAnonymous) {
+      return new ProtocolError(
+        ReasonCode.BadUserNameOrPassword,
+        "CONNECT has no user name and no password, and anonymous logins are off (mqtt.allow_anonymous = false)",
+        false,
+      );
+    }
+    // The plugin splits the default user too, so `mqtt.default_user = vh:guest` picks a vhost.
+    const { vhost, username } = splitVhostUsername(options.defaultUser, options.vhost);
+    return { username, password: options.defaultPass, vhost, anonymous: true };
+  }
+  if (!hasUser || !hasPassword) {
+    return new ProtocolError(
+      ReasonCode.BadUserNameOrPassword,
+      hasUser
+        ? `CONNECT has user name "${packet.username}" but no password; both or neither are required`
+        : "CONNECT has a password but no user name; both or neither are required",
+      false,
+    );
+  }
+  let password: string;
+  try {
+    // RabbitMQ passwords are UTF-8 strings (AMQP PLAIN); bytes that are not UTF-8 cannot match one.
+    password = strictUtf8.decode(packet.password);
+  } catch {
+    return new ProtocolError(
+      ReasonCode.BadUserNameOrPassword,
+      `CONNECT password for user "${packet.username}" is not valid UTF-8; RabbitMQ passwords are UTF-8 strings`,
+      false,
+    );
+  }
+  const { vhost, username } = splitVhostUsername(packet.username!, options.vhost);
+  return { username, password, vhost, anonymous: false };
+}

@@ -1,0 +1,518 @@
+/**
+ * Connection: one MQTT client's state machine. Bytes in → Decoder → dispatch by packet type →
+ * encoded packets out through the Transport. It owns the lifecycle; the per-packet work lives in
+ * connect.ts, publish.ts, delivery.ts, subscribe.ts, unsubscribe.ts, ping.ts, disconnect.ts.
+ *
+ *   awaiting-connect ──CONNECT passes local checks──▶ connecting ──broker login ok, CONNACK 0──▶ connected
+ *        │ bad bytes, first packet          │ refused: CONNACK 1..5       │ DISCONNECT: no will
+ *        │ not CONNECT, login timeout       │ login timeout               │ bad bytes, violation, keepalive,
+ *        │                                  │ client gone, taken over     │ broker refusal or loss, takeover,
+ *        ▼                                  ▼                             ▼ client gone: will published
+ *      closing ◀────────────────────────────┴─────────────────────────────┘
+ *        │ publishes already handed over are answered by the broker → will (if due) →
+ *        │ backend session closed (clean: deleted; else unsettled deliveries returned) →
+ *        ▼ registry entry released (if still ours)
+ *      closed
+ *
+ * Invariants:
+ * - packets are handled one at a time, in arrival order, only in `awaiting-connect` (CONNECT
+ *   only) and `connected`, and only while no PauseReason is set; paused, unread bytes stay in the
+ *   decoder (detached from the caller's chunk) and the transport stops reading;
+ * - CONNACK is the first packet written [MQTT-3.2.0-1]: deliveries arriving while connecting wait;
+ * - nothing throws out of onData / onDrain / onClose / checkTimeouts or the session events:
+ *   an unexpected exception closes this connection only, with an error log line;
+ * - every close is logged once (`close()` runs at most once).
+ */
+import type { Backend, BackendSession, Delivery, SessionEvents } from "../backend/backend.ts";
+import {
+  Decoder,
+  Encoder,
+  PACKET_TYPE_NAMES,
+  PacketType,
+  ReasonCode,
+  type ConnectPacket,
+  type Packet,
+  type ProtocolVersion,
+} from "../codec/index.ts";
+import type { Logger } from "../log.ts";
+import { createSessionState, type SessionState, type SessionStore } from "../session/index.ts";
+import { checkConnect, type ConnectDecision } from "./connect.ts";
+import { PauseReason, type ConnectionContext } from "./context.ts";
+import { Deliveries } from "./delivery.ts";
+import { handleDisconnect } from "./disconnect.ts";
+import { ProtocolError, encodeCloseBytes, fromBackendConnectError, fromDecodeError } from "./errors.ts";
+import { KeepaliveClock, loginTimedOut, loginTimeoutError } from "./keepalive.ts";
+import type { ConnectionOptions } from "./options.ts";
+import { handlePingreq } from "./ping.ts";
+import { InboundPublishes } from "./publish.ts";
+import type { ClientRegistry, RegisteredClient } from "./registry.ts";
+import { handleSubscribe } from "./subscribe.ts";
+import { SubscriptionMatcher } from "./topic-match.ts";
+import type { Transport } from "./transport.ts";
+import { handleUnsubscribe } from "./unsubscribe.ts";
+import { captureWill, publishWill, type WillMessage } from "./will.ts";
+
+/** What a Connection is built from. */
+export interface ConnectionDeps {
+  backend: Backend;
+  /** Client ids connected in this process, per vhost (takeover). Shared by all connections. */
+  registry: ClientRegistry;
+  /** Session state between connections (granted QoS per filter). Shared by all connections. */
+  sessionStore: SessionStore;
+  options: ConnectionOptions;
+  log: Logger;
+  /** Unique in this process; appears in every log line of the connection. */
+  connectionId: string;
+  /** The clock, ms; Date.now by default (tests pass their own). */
+  now?: () => number;
+}
+
+/** What the server (and `rabbitmqctl`-like listings) may know about a connection. */
+export interface ConnectionInfo {
+  clientId?: string;
+  /** The RabbitMQ user (after `vhost:user` splitting and anonymous defaulting). */
+  username?: string;
+  vhost?: string;
+  protocolVersion?: ProtocolVersion;
+  /** When the socket was accepted, ms (the connection's clock). */
+  connectedAtMs: number;
+  peer: string;
+}
+
+type Phase = "awaiting-connect" | "connecting" | "connected" | "closing" | "closed";
+
+/**
+ * Encoding is synchronous and Transport.write copies what it keeps before returning, so one
+ * encoder (one reusable buffer) serves every connection: no per-connection write buffer.
+ */
+const encoder = new Encoder();
+const NO_BYTES = new Uint8Array(0);
+/** SUBSCRIBE / UNSUBSCRIBE waiting for the broker before reading pauses (no unbounded queue). */
+const MAX_QUEUED_OPERATIONS = 32;
+
+const VERSION_NAMES: Record<ProtocolVersion, string> = { 3: "3.1", 4: "3.1.1", 5: "5.0" };
+
+export class Connection implements RegisteredClient {
+  readonly info: ConnectionInfo;
+  private phase: Phase = "awaiting-connect";
+  private log: Logger;
+  private readonly decoder: Decoder;
+  private readonly now: () => number;
+  private readonly options: ConnectionOptions;
+  private version: ProtocolVersion | undefined;
+  private connackSent = false;
+  private cleanSession = true;
+  private keepaliveSeconds = 0;
+  private will: WillMessage | undefined;
+  private keepalive: KeepaliveClock | undefined;
+  private session: BackendSession | undefined;
+  private sessionState: SessionState | undefined;
+  private readonly matcher = new SubscriptionMatcher();
+  private context: ConnectionContext | undefined;
+  private publishes: InboundPublishes | undefined;
+  private deliveries: Deliveries | undefined;
+  /** Deliveries that arrived before CONNACK was written (bounded by the broker's prefetch). */
+  private earlyDeliveries: Delivery[] = [];
+  /** Bit set of PauseReason. */
+  private pauseReasons = 0;
+  private draining = false;
+  /** Tail of the SUBSCRIBE / UNSUBSCRIBE chain. */
+  private operations: Promise<void> = Promise.resolve();
+  private queuedOperations = 0;
+  private connecting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.options = deps.options;
+    this.info = { connectedAtMs: this.now(), peer: transport.remoteAddress };
+    this.log = deps.log.child(`conn ${deps.connectionId}`);
+    this.decoder = new Decoder({
+      maxPacketSizeBytes: deps.options.maxPacketSizeBytes,
+      maxPacketSizeBeforeConnectBytes: deps.options.maxPacketSizeBeforeConnectBytes,
+    });
+  }
+
+  // --- what the listener calls -----------------------------------------------------------------
+
+  /** Bytes from the client. */
+  onData(chunk: Uint8Array): void {
+    if (this.phase === "closing" || this.phase === "closed") return;
+    this.decoder.feed(chunk);
+    this.drain();
+  }
+
+  /** The transport fell below its high-water mark again. */
+  onDrain(): void {
+    try {
+      this.deliveries?.onDrain();
+    } catch (error) {
+      this.failUnexpected(error, "settling deliveries on drain");
+    }
+  }
+
+  /** The transport closed (by the client, a network error, or after our own close()). */
+  onClose(error?: Error): void {
+    if (this.closing !== undefined) return;
+    const before = this.phase === "awaiting-connect";
+    const why = error === undefined ? "the client closed the connection without DISCONNECT" : `the connection failed: ${error.message}`;
+    const will = this.will === undefined ? "" : "; publishing its will [MQTT-3.1.2-8]";
+    // A socket that closes before any CONNECT (load-balancer health checks, port scans) is not news.
+    void this.close(new ProtocolError(ReasonCode.UnspecifiedError, why + will, true, before ? "debug" : "info"), true);
+  }
+
+  /** Called by the server's sweep timer (one for all connections), e.g. every second. */
+  checkTimeouts(nowMs: number): void {
+    if (this.phase === "awaiting-connect" || this.phase === "connecting") {
+      if (loginTimedOut(this.info.connectedAtMs, nowMs, this.options.loginTimeoutMs)) {
+        this.fail(loginTimeoutError(this.options.loginTimeoutMs));
+      }
+      return;
+    }
+    const keepalive = this.keepalive;
+    if (this.phase !== "connected" || keepalive === undefined) return;
+    if (this.pauseReasons !== 0) {
+      // We are not reading: the client's packets wait in the socket, its silence is ours.
+      keepalive.packetReceived(nowMs);
+      return;
+    }
+    if (keepalive.isExpired(nowMs)) this.fail(keepalive.expiredError(nowMs));
+  }
+
+  /**
+   * Server shutdown: close without publishing the will (MQTT 5: DISCONNECT 0x8B). Decision: a
+   * server going away is not the client failing ([MQTT-3.1.2-8]'s cases are all client or
+   * network failures), and a rolling restart behind a load balancer would otherwise fire every
+   * device's "offline" will although the devices reconnect within seconds. Resolves once the
+   * backend session is closed (QoS 1 deliveries not yet acked return to their queue).
+   */
+  shutdown(): Promise<void> {
+    return this.close(new ProtocolError(ReasonCode.ServerShuttingDown, "the adapter is shutting down", false, "info"), false);
+  }
+
+  /** RegisteredClient: a newer connection (`by`) claimed our client id [MQTT-3.1.4-2]. */
+  takeOver(by: string): Promise<void> {
+    return this.close(
+      new ProtocolError(
+        ReasonCode.SessionTakenOver,
+        `${by} connected with the same client id; closing this one [MQTT-3.1.4-2]` +
+          (this.will === undefined ? "" : " and publishing its will [MQTT-3.1.2-8]"),
+        true,
+        "info",
+      ),
+      true,
+    );
+  }
+
+  // --- reading ---------------------------------------------------------------------------------
+
+  /** Handles the packets buffered in the decoder while nothing pauses reading. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.pauseReasons === 0 && (this.phase === "awaiting-connect" || this.phase === "connected")) {
+        const result = this.decoder.next();
+        if (result.kind === "more") break;
+        if (result.kind === "error") {
+          this.fail(fromDecodeError(result.error));
+          break;
+        }
+        this.keepalive?.packetReceived(this.now());
+        this.dispatch(result.packet);
+      }
+      // Paused mid-chunk: make the decoder copy the unread rest out of the caller's chunk.
+      if (this.pauseReasons !== 0 && this.decoder.bufferedBytes > 0) this.decoder.feed(NO_BYTES);
+    } catch (error) {
+      this.failUnexpected(error, "handling a packet");
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private dispatch(packet: Packet): void {
+    if (this.phase === "awaiting-connect") {
+      // The decoder yields nothing but CONNECT before the version is set; keep the rule visible.
+      if (packet.type === PacketType.Connect) this.handleConnect(packet);
+      else this.fail(new ProtocolError(ReasonCode.ProtocolError, `first packet is ${PACKET_TYPE_NAMES[packet.type]}; it must be CONNECT [MQTT-3.1.0-1]`));
+      return;
+    }
+    const context = this.context!;
+    switch (packet.type) {
+      case PacketType.Publish:
+        this.publishes!.handlePublish(packet);
+        return;
+      case PacketType.Puback:
+        this.deliveries!.handlePuback(packet);
+        return;
+      case PacketType.Pubrel:
+        this.publishes!.handlePubrel(packet);
+        return;
+      case PacketType.Pubrec:
+      case PacketType.Pubcomp:
+        // We never send QoS 2 yet (issue 7), so no id can be awaiting these: like an unknown PUBACK.
+        this.log.debug(`${PACKET_TYPE_NAMES[packet.type]} for packet id ${packet.packetId}, which is not in flight; ignored`);
+        return;
+      case PacketType.Subscribe:
+        handleSubscribe(context, packet);
+        return;
+      case PacketType.Unsubscribe:
+        handleUnsubscribe(context, packet);
+        return;
+      case PacketType.Pingreq:
+        handlePingreq(context);
+        return;
+      case PacketType.Disconnect:
+        handleDisconnect(context, packet);
+        return;
+      case PacketType.Connect:
+        this.fail(new ProtocolError(ReasonCode.ProtocolError, "a second CONNECT on a connected session; a client may send CONNECT only once [MQTT-3.1.0-2]"));
+        return;
+      default:
+        this.fail(
+          new ProtocolError(
+            ReasonCode.ProtocolError,
+            `received ${PACKET_TYPE_NAMES[packet.type]}, which only a server sends; a client must not send it (MQTT 3.1.1 §2.2.1)`,
+          ),
+        );
+    }
+  }
+
+  // --- CONNECT -----------------------------------------------------------------------------------
+
+  private handleConnect(packet: ConnectPacket): void {
+    this.phase = "connecting";
+    // Later packets wait until the broker has answered [MQTT-3.1.4-5]; they stay in the decoder.
+    this.setPaused(PauseReason.Connecting, true);
+    this.version = packet.protocolVersion;
+    this.info.protocolVersion = packet.protocolVersion;
+    const decision = checkConnect(packet, this.options);
+    if (decision instanceof ProtocolError) {
+      this.fail(decision);
+      return;
+    }
+    this.cleanSession = packet.cleanSession;
+    this.keepaliveSeconds = packet.keepaliveSeconds;
+    this.will = captureWill(packet);
+    this.info.clientId = decision.clientId;
+    this.info.username = decision.username;
+    this.info.vhost = decision.vhost;
+    this.log = this.deps.log.child(`conn ${this.deps.connectionId} client ${decision.clientId}`);
+    this.connecting = this.connectBackend(decision).catch((error: unknown) => this.failUnexpected(error, "connecting"));
+  }
+
+  private async connectBackend(decision: ConnectDecision): Promise<void> {
+    const { vhost, clientId } = decision;
+    let claimed = false;
+    const takeOverPrevious = async (): Promise<void> => {
+      if (claimed) return;
+      claimed = true;
+      const previous = this.deps.registry.claim(vhost, clientId, this);
+      if (previous !== undefined) await previous.takeOver(`connection ${this.deps.connectionId} from ${this.info.peer}`);
+    };
+    const outcome = await this.deps.backend.connect(
+      {
+        clientId,
+        username: decision.username,
+        password: decision.password,
+        vhost,
+        cleanSession: this.cleanSession,
+        peer: this.info.peer,
+        connectionId: this.deps.connectionId,
+        onAuthenticated: takeOverPrevious,
+      },
+      this.sessionEvents(),
+    );
+    // A backend that does not call onAuthenticated: take over now (the older session may still be
+    // consuming for a moment; its unsettled deliveries are returned, so nothing is lost).
+    if (outcome.ok && this.phase === "connecting") await takeOverPrevious();
+    if (outcome.ok) this.session = outcome.session;
+    // Closed meanwhile (login timeout, client gone, taken over itself): close() finishes the job.
+    if (this.phase !== "connecting") return;
+    if (!outcome.ok) {
+      this.fail(fromBackendConnectError(outcome.error));
+      return;
+    }
+    this.becomeConnected(decision, outcome.session, !this.cleanSession && outcome.sessionPresent);
+  }
+
+  private becomeConnected(decision: ConnectDecision, session: BackendSession, sessionPresent: boolean): void {
+    const version = this.version!;
+    this.sessionState = this.loadSessionState(decision, sessionPresent);
+    for (const [filter, qos] of this.sessionState.subscriptions) this.matcher.set(filter, qos);
+    const context: ConnectionContext = {
+      log: this.log,
+      protocolVersion: version,
+      session,
+      sessionState: this.sessionState,
+      matcher: this.matcher,
+      send: (packet) => this.send(packet),
+      fail: (error) => this.fail(error),
+      endCleanly: (withWill) => void this.close(undefined, withWill),
+      isOpen: () => this.phase === "connected",
+      setPaused: (reason, paused) => this.setPaused(reason, paused),
+      enqueue: (operation) => this.enqueue(operation),
+    };
+    this.context = context;
+    this.publishes = new InboundPublishes(context, this.options.maxInflightPublishesPerClient);
+    this.deliveries = new Deliveries(context);
+    this.phase = "connected";
+    this.connackSent = true;
+    this.decoder.protocolVersion = version;
+    this.keepalive = new KeepaliveClock(this.keepaliveSeconds, this.now());
+    // Session Present is reserved (0) in 3.1 and 0 for a clean session [MQTT-3.2.2-1].
+    this.send({ type: PacketType.Connack, sessionPresent: version !== 3 && sessionPresent, reasonCode: ReasonCode.Success });
+    this.log.info(
+      `accepted MQTT ${VERSION_NAMES[version]} connection from ${this.info.peer}` +
+        `${decision.clientIdGenerated ? " (client id generated)" : ""}: user "${decision.username}"${decision.anonymous ? " (anonymous)" : ""}, ` +
+        `vhost "${decision.vhost}", clean session ${this.cleanSession}, keepalive ${this.keepaliveSeconds} s, session present ${sessionPresent}`,
+    );
+    const early = this.earlyDeliveries;
+    this.earlyDeliveries = [];
+    for (const delivery of early) this.deliver(delivery);
+    this.setPaused(PauseReason.Connecting, false);
+  }
+
+  /**
+   * The session state for this connection: a clean session starts empty and is never stored; a
+   * persistent one continues the stored state if the broker still has the session, else starts
+   * empty (a stored state without a broker session is stale: the queue expired or was deleted).
+   */
+  private loadSessionState(decision: ConnectDecision, sessionPresent: boolean): SessionState {
+    const store = this.deps.sessionStore;
+    const { vhost, clientId } = decision;
+    if (this.cleanSession) {
+      store.delete(vhost, clientId);
+      return createSessionState();
+    }
+    const stored = sessionPresent ? store.get(vhost, clientId) : undefined;
+    if (stored !== undefined) return stored;
+    const fresh = createSessionState();
+    store.set(vhost, clientId, fresh);
+    return fresh;
+  }
+
+  private sessionEvents(): SessionEvents {
+    return {
+      deliver: (delivery) => {
+        if (this.phase === "connecting") this.earlyDeliveries.push(delivery);
+        else if (this.phase === "connected") this.deliver(delivery);
+        // Closing: leave it unsettled; closing the session returns it to the queue.
+      },
+      lost: (error) => {
+        const code = error.amqpReplyCode === undefined ? "" : ` (AMQP ${error.amqpReplyCode})`;
+        const will = this.will === undefined ? "" : "; trying to publish its will";
+        void this.close(new ProtocolError(ReasonCode.ServerUnavailable, `the RabbitMQ side of the session is gone${code}: ${error.message}${will}`), true);
+      },
+      publishBlocked: (blocked) => {
+        if (this.phase !== "connecting" && this.phase !== "connected") return;
+        this.log.info(blocked ? "RabbitMQ blocked publishing (resource alarm): not reading from the client" : "RabbitMQ unblocked publishing");
+        this.setPaused(PauseReason.BrokerBlocked, blocked);
+      },
+    };
+  }
+
+  private deliver(delivery: Delivery): void {
+    try {
+      this.deliveries!.deliver(delivery);
+    } catch (error) {
+      this.failUnexpected(error, "delivering a message");
+    }
+  }
+
+  // --- what the handlers use ---------------------------------------------------------------------
+
+  private send(packet: Packet): boolean {
+    if (this.phase === "closed" || this.phase === "closing") return false;
+    return this.transport.write(encoder.encode(packet, this.version!));
+  }
+
+  private fail(error: ProtocolError): void {
+    void this.close(error, error.publishWill);
+  }
+
+  private failUnexpected(error: unknown, what: string): void {
+    const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    this.log.error(`unexpected error while ${what} (a bug; other connections are unaffected): ${detail}`);
+    void this.close(new ProtocolError(ReasonCode.ImplementationSpecificError, `closing after an unexpected error while ${what}`, true, "error"), true);
+  }
+
+  private setPaused(reason: PauseReason, paused: boolean): void {
+    const before = this.pauseReasons;
+    const after = paused ? before | reason : before & ~reason;
+    if (after === before) return;
+    this.pauseReasons = after;
+    if (this.phase === "closing" || this.phase === "closed") return;
+    if (before === 0) {
+      this.transport.pauseReading();
+    } else if (after === 0) {
+      this.drain(); // packets that arrived before the pause took effect
+      if (this.pauseReasons === 0 && this.phase === "connected") this.transport.resumeReading();
+    }
+  }
+
+  private enqueue(operation: () => Promise<void>): void {
+    this.queuedOperations++;
+    if (this.queuedOperations >= MAX_QUEUED_OPERATIONS) this.setPaused(PauseReason.QueuedOperations, true);
+    this.operations = this.operations
+      .then(() => (this.phase === "connected" ? operation() : undefined))
+      .catch((error: unknown) => this.failUnexpected(error, "a SUBSCRIBE or UNSUBSCRIBE"))
+      .finally(() => {
+        this.queuedOperations--;
+        if (this.queuedOperations < MAX_QUEUED_OPERATIONS) this.setPaused(PauseReason.QueuedOperations, false);
+      });
+  }
+
+  // --- closing -----------------------------------------------------------------------------------
+
+  /**
+   * Starts closing (once): logs `error` (none for a clean DISCONNECT), sends what its protocol
+   * version says (CONNACK code, v5 DISCONNECT, or nothing), closes the transport, then finishes
+   * in the background. Returns the promise of the whole close sequence.
+   */
+  private close(error: ProtocolError | undefined, withWill: boolean): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    this.phase = "closing";
+    if (error === undefined) {
+      this.log.info(`client sent DISCONNECT${this.will === undefined || withWill ? "" : "; its will is discarded [MQTT-3.14.4-3]"}`);
+    } else {
+      this.log[error.logLevel](`closing MQTT connection from ${this.info.peer}: ${error.message}`);
+      const bytes = encodeCloseBytes(error, this.version, this.connackSent);
+      if (bytes !== undefined) this.transport.write(bytes);
+    }
+    this.transport.close();
+    this.closing = this.finishClose(withWill);
+    return this.closing;
+  }
+
+  private async finishClose(withWill: boolean): Promise<void> {
+    try {
+      if (this.connecting !== undefined) await this.connecting;
+      const session = this.session;
+      if (session !== undefined) {
+        // Publishes the client handed over before the end still go out, before the will.
+        if (this.publishes !== undefined) await this.publishes.whenAnswered();
+        await this.operations;
+        const will = this.will;
+        if (withWill && will !== undefined) {
+          const refused = await publishWill(session, will);
+          if (refused !== undefined) this.log.warning(`the will to ${JSON.stringify(will.topic)} was not published: ${refused.message}`);
+          else this.log.debug(`published the will to ${JSON.stringify(will.topic)}`);
+        }
+        this.deliveries?.clear();
+        await session.close({ clean: this.cleanSession });
+      }
+    } catch (error) {
+      this.log.error(`closing the session failed: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      if (this.info.clientId !== undefined && this.info.vhost !== undefined) {
+        this.deps.registry.release(this.info.vhost, this.info.clientId, this);
+      }
+      this.earlyDeliveries = [];
+      this.phase = "closed";
+    }
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Client PUBLISH (and, for QoS 2, PUBREL) → broker.
+ *
+ * QoS 0: handed to the backend, no answer. QoS 1: PUBACK once the broker confirmed it, never
+ * before (a PUBACKed message is never lost). QoS 2: published once, PUBREC after the confirm,
+ * the packet id remembered until PUBREL, which is answered with PUBCOMP [MQTT-3.6.4-1]; a resent
+ * PUBLISH with an id already PUBREC'd, or still on its way, is not published again [MQTT-4.3.3-2]
+ * (the native plugin answers QoS 2 with PUBACK, which breaks strict clients; we deliberately differ).
+ *
+ * Answers leave in arrival order (inflight.ts). The payload handed to the backend is a view into
+ * the decoder's buffer: the backend copies what it keeps past the call (Backend contract).
+ */
+import type { BackendError } from "../backend/backend.ts";
+import { PacketType, ReasonCode, type PublishPacket, type PubrelPacket } from "../codec/index.ts";
+import { PauseReason, type ConnectionContext } from "./context.ts";
+import { ProtocolError } from "./errors.ts";
+import { InboundInflight, type InboundPublish } from "./inflight.ts";
+
+/** Why a refused publish closes the connection: MQTT 3.1.1 has no negative PUBACK. */
+const REFUSAL_RULE =
+  "MQTT 3.1.1 cannot refuse a PUBLISH, so the connection is closed [MQTT-3.3.5-2] " +
+  "(the native plugin leaves the PUBLISH unanswered instead)";
+
+export class InboundPublishes {
+  private readonly table = new InboundInflight();
+  /** Topic per pending entry, for the log line if the broker refuses it. */
+  private readonly topics = new WeakMap<InboundPublish, string>();
+
+  constructor(
+    private readonly context: ConnectionContext,
+    /** maxInflightPublishesPerClient: at this many unanswered publishes, reading pauses. */
+    private readonly maxInflight: number,
+  ) {}
+
+  /** Publishes not yet answered. */
+  get pending(): number {
+    return this.table.size;
+  }
+
+  handlePublish(packet: PublishPacket): void {
+    const { context } = this;
+    if (packet.qos === 2) {
+      const packetId = packet.packetId!;
+      // Still on its way to the broker: the PUBREC for the first copy answers this one too.
+      if (this.table.hasPendingQos2(packetId)) return;
+      if (context.sessionState.awaitingPubrel.has(packetId)) {
+        // Already published and PUBREC'd: answer PUBREC again, publish nothing [MQTT-4.3.3-2].
+        const again = this.table.add(packetId, 2);
+        again.outcome = null;
+        this.flush();
+        return;
+      }
+    }
+    const entry = this.table.add(packet.packetId, packet.qos);
+    this.topics.set(entry, packet.topic);
+    entry.done = context.session
+      .publish({ topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, dup: packet.dup })
+      .catch((error: unknown): BackendError => ({ kind: "failed", message: `publish threw: ${String(error)}` }))
+      .then((outcome) => {
+        entry.outcome = outcome ?? null;
+        this.flush();
+      });
+    if (this.table.size >= this.maxInflight) context.setPaused(PauseReason.InflightPublishes, true);
+  }
+
+  /** PUBREL: the client releases a QoS 2 packet id; answered with PUBCOMP. */
+  handlePubrel(packet: PubrelPacket): void {
+    const { context } = this;
+    const packetId = packet.packetId;
+    if (this.table.hasPendingQos2(packetId)) {
+      context.fail(
+        new ProtocolError(
+          ReasonCode.ProtocolError,
+          `PUBREL for packet id ${packetId} arrived before its PUBREC was sent; a client sends PUBREL only in answer to PUBREC (MQTT 3.1.1 §4.3.3)`,
+        ),
+      );
+      return;
+    }
+    // [MQTT-3.6.4-1]. An unknown id still gets PUBCOMP (3.1.1 has no error code for it): the
+    // client may be resending PUBREL after a reconnect whose state this process no longer has.
+    context.sessionState.awaitingPubrel.delete(packetId);
+    context.send({ type: PacketType.Pubcomp, packetId });
+  }
+
+  /** Resolves once the broker has answered every publish handed to it (for the close sequence). */
+  whenAnswered(): Promise<void> {
+    return this.table.whenAnswered();
+  }
+
+  /** Sends the answers now due, oldest first; closes the connection on a refusal. */
+  private flush(): void {
+    const { context } = this;
+    if (!context.isOpen()) return;
+    let entry: InboundPublish | undefined;
+    while ((entry = this.table.shiftAnswered()) !== undefined) {
+      if (entry.outcome !== null && entry.outcome !== undefined) {
+        context.fail(publishRefused(this.topics.get(entry) ?? "?", entry.qos, entry.outcome));
+        return;
+      }
+      if (entry.qos === 1) {
+        context.send({ type: PacketType.Puback, packetId: entry.packetId! });
+      } else if (entry.qos === 2) {
+        context.sessionState.awaitingPubrel.add(entry.packetId!);
+        context.send({ type: PacketType.Pubrec, packetId: entry.packetId! });
+      }
+    }
+    if (this.table.size < this.maxInflight) context.setPaused(PauseReason.InflightPublishes, false);
+  }
+}
+
+function publishRefused(topic: string, qos: number, error: BackendError): ProtocolError {
+  const reason = error.kind === "not-authorised" ? ReasonCode.NotAuthorized : ReasonCode.ImplementationSpecificError;
+  const code = error.amqpReplyCode === undefined ? "" : ` (AMQP ${error.amqpReplyCode})`;
+  return new ProtocolError(
+    reason,
+    `RabbitMQ refused a QoS ${qos} PUBLISH to topic ${JSON.stringify(topic)}${code}: ${error.message}; ${REFUSAL_RULE}`,
+  );
+}
