@@ -6,16 +6,16 @@ import type { DecodeError } from "./errors.ts";
 import type { Properties, SubackPacket, SubscribePacket, Subscription, UnsubackPacket, UnsubscribePacket } from "./packets.ts";
 import { readProperties } from "./properties.ts";
 import type { Reader } from "./reader.ts";
-import { parseSharedSubscription, quoteTopic, validateTopicFilter } from "./topic.ts";
+import { type TopicFilterOptions, parseSharedSubscription, quoteTopic, validateTopicFilter } from "./topic.ts";
 import { readPacketId } from "./decode-publish.ts";
 
 /** Reads a topic filter and checks its syntax (and, in MQTT 5, Shared Subscription syntax). */
-function readTopicFilter(r: Reader, field: string, version: ProtocolVersion): string | undefined {
+function readTopicFilter(r: Reader, field: string, version: ProtocolVersion, options: TopicFilterOptions | undefined): string | undefined {
   const filter = r.utf8(field);
   if (filter === undefined) return undefined;
   // In MQTT 5 "$share/{ShareName}/{filter}" has rules of its own (and checks the inner filter).
-  const shared = version === 5 ? parseSharedSubscription(filter, field) : undefined;
-  const error = shared === undefined ? validateTopicFilter(filter, field) : "reasonCode" in shared ? shared : undefined;
+  const shared = version === 5 ? parseSharedSubscription(filter, field, options) : undefined;
+  const error = shared === undefined ? validateTopicFilter(filter, field, options) : "reasonCode" in shared ? shared : undefined;
   if (error !== undefined) {
     r.fail(error.reasonCode, error.field, error.message);
     return undefined;
@@ -23,7 +23,7 @@ function readTopicFilter(r: Reader, field: string, version: ProtocolVersion): st
   return filter;
 }
 
-export function decodeSubscribe(r: Reader, version: ProtocolVersion): SubscribePacket | DecodeError {
+export function decodeSubscribe(r: Reader, version: ProtocolVersion, filterOptions?: TopicFilterOptions): SubscribePacket | DecodeError {
   const packetId = readPacketId(r, "SUBSCRIBE Packet Identifier", version);
   if (packetId < 0) return r.error!;
   let properties: Properties | undefined;
@@ -34,7 +34,7 @@ export function decodeSubscribe(r: Reader, version: ProtocolVersion): SubscribeP
   const subscriptions: Subscription[] = [];
   while (r.remaining() > 0) {
     const field = `SUBSCRIBE Topic Filter ${subscriptions.length + 1}`;
-    const topicFilter = readTopicFilter(r, field, version);
+    const topicFilter = readTopicFilter(r, field, version, filterOptions);
     if (topicFilter === undefined) return r.error!;
     const options = r.u8(`${field} Subscription Options`);
     if (options < 0) return r.error!;
@@ -120,7 +120,7 @@ export function decodeSuback(r: Reader, version: ProtocolVersion): SubackPacket 
   return packet;
 }
 
-export function decodeUnsubscribe(r: Reader, version: ProtocolVersion): UnsubscribePacket | DecodeError {
+export function decodeUnsubscribe(r: Reader, version: ProtocolVersion, filterOptions?: TopicFilterOptions): UnsubscribePacket | DecodeError {
   const packetId = readPacketId(r, "UNSUBSCRIBE Packet Identifier", version);
   if (packetId < 0) return r.error!;
   let properties: Properties | undefined;
@@ -130,7 +130,7 @@ export function decodeUnsubscribe(r: Reader, version: ProtocolVersion): Unsubscr
   }
   const topicFilters: string[] = [];
   while (r.remaining() > 0) {
-    const filter = readTopicFilter(r, `UNSUBSCRIBE Topic Filter ${topicFilters.length + 1}`, version);
+    const filter = readTopicFilter(r, `UNSUBSCRIBE Topic Filter ${topicFilters.length + 1}`, version, filterOptions);
     if (filter === undefined) return r.error!;
     topicFilters.push(filter);
   }

@@ -13,6 +13,7 @@ import type { AuthPacket, DecodeResult, DisconnectPacket, Packet } from "./packe
 import { readProperties } from "./properties.ts";
 import { Reader } from "./reader.ts";
 import { checkBeforeConnect, notConnectYet } from "./sniff.ts";
+import type { TopicFilterOptions } from "./topic.ts";
 
 /** The one "need more bytes" result: it carries nothing, so it is shared. */
 export const MORE: DecodeResult = Object.freeze({ kind: "more" });
@@ -25,12 +26,14 @@ const DISCONNECT_V3 = Object.freeze({ type: PacketType.Disconnect } as const);
 /**
  * Decodes the body of a packet whose fixed header (already checked with checkFirstByte) starts at
  * bytes[start] and is described by `header`. `version` must be known for every type but CONNECT.
+ * `filterOptions` decide how SUBSCRIBE / UNSUBSCRIBE topic filters are checked.
  */
 export function decodeFrame(
   bytes: Uint8Array,
   start: number,
   header: FixedHeader,
   version: ProtocolVersion | undefined,
+  filterOptions?: TopicFilterOptions,
 ): Packet | DecodeError {
   const type = (header.firstByte >> 4) as PacketType;
   const bodyStart = start + header.headerLength;
@@ -56,13 +59,13 @@ export function decodeFrame(
       result = decodeAck(r, type, v);
       break;
     case PacketType.Subscribe:
-      result = decodeSubscribe(r, v);
+      result = decodeSubscribe(r, v, filterOptions);
       break;
     case PacketType.Suback:
       result = decodeSuback(r, v);
       break;
     case PacketType.Unsubscribe:
-      result = decodeUnsubscribe(r, v);
+      result = decodeUnsubscribe(r, v, filterOptions);
       break;
     case PacketType.Unsuback:
       result = decodeUnsuback(r, v);
@@ -140,9 +143,15 @@ const scratchHeader = new FixedHeader();
  * Decodes the packet at the start of `bytes`. `protocolVersion` is the connection's (undefined
  * before CONNECT: then only a CONNECT decodes, and anything else is explained, e.g. a TLS
  * ClientHello or an HTTP request). Returns "more" when `bytes` stop before the packet ends;
- * `size` tells how many bytes the packet used (bytes after it are left alone). Never throws.
+ * `size` tells how many bytes the packet used (bytes after it are left alone). `filterOptions`
+ * decide how SUBSCRIBE / UNSUBSCRIBE topic filters are checked (default: the spec's rules).
+ * Never throws.
  */
-export function decodePacket(bytes: Uint8Array, protocolVersion: ProtocolVersion | undefined): DecodeResult {
+export function decodePacket(
+  bytes: Uint8Array,
+  protocolVersion: ProtocolVersion | undefined,
+  filterOptions?: TopicFilterOptions,
+): DecodeResult {
   if (bytes.length === 0) return MORE;
   const first = bytes[0]!;
   if (protocolVersion === undefined) {
@@ -158,7 +167,7 @@ export function decodePacket(bytes: Uint8Array, protocolVersion: ProtocolVersion
   if (status === HEADER_TOO_LONG) return { kind: "error", error: remainingLengthTooLong() };
   const size = header.headerLength + header.remainingLength;
   if (bytes.length < size) return MORE;
-  const packet = decodeFrame(bytes, 0, header, protocolVersion);
+  const packet = decodeFrame(bytes, 0, header, protocolVersion, filterOptions);
   if (packet instanceof DecodeError) return { kind: "error", error: packet };
   return { kind: "packet", packet, size };
 }

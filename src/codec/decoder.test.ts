@@ -276,3 +276,68 @@ describe("before CONNECT", () => {
     expect(result.kind === "error" && result.error.reasonCode).toBe(ReasonCode.UnsupportedProtocolVersion);
   });
 });
+
+describe("multiLevelWildcardAnywhere reaches SUBSCRIBE and UNSUBSCRIBE decoding [MQTT-4.7.1-2]", () => {
+  /** A SUBSCRIBE (QoS 1) or UNSUBSCRIBE of `filter` for `version`, packet id 7. */
+  const packetFor = (type: "SUBSCRIBE" | "UNSUBSCRIBE", filter: string): Packet =>
+    type === "SUBSCRIBE"
+      ? {
+          type: PacketType.Subscribe,
+          packetId: 7,
+          subscriptions: [{ topicFilter: filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+        }
+      : { type: PacketType.Unsubscribe, packetId: 7, topicFilters: [filter] };
+
+  const decodeWith = (bytes: Uint8Array, version: ProtocolVersion, anywhere: boolean | undefined) => {
+    const decoder = new Decoder(anywhere === undefined ? LIMITS : { ...LIMITS, multiLevelWildcardAnywhere: anywhere });
+    decoder.protocolVersion = version;
+    decoder.feed(bytes);
+    return decoder.next();
+  };
+
+  for (const version of [3, 4, 5] as const) {
+    for (const type of ["SUBSCRIBE", "UNSUBSCRIBE"] as const) {
+      test(`MQTT level ${version} ${type} "a/#/b": refused by default and with false, accepted with the option`, () => {
+        const packet = packetFor(type, "a/#/b");
+        const bytes = encodePacket(packet, version);
+        for (const anywhere of [undefined, false]) {
+          const strict = decodeWith(bytes, version, anywhere);
+          expect(strict.kind).toBe("error");
+          if (strict.kind === "error") {
+            expect(strict.error.reasonCode).toBe(ReasonCode.TopicFilterInvalid);
+            expect(strict.error.message).toContain("[MQTT-4.7.1-2]");
+            expect(strict.error.field).toBe(`${type} Topic Filter 1`);
+          }
+        }
+        const loose = decodeWith(bytes, version, true);
+        expect(loose.kind).toBe("packet");
+        if (loose.kind === "packet") expect(snapshot(loose.packet)).toEqual(snapshot(packet));
+        // decodePacket takes the same option as its third argument.
+        expect(decodePacket(bytes, version).kind).toBe("error");
+        expect(decodePacket(bytes, version, { multiLevelWildcardAnywhere: true }).kind).toBe("packet");
+      });
+      test(`MQTT level ${version} ${type} "a/b#" is refused even with the option: '#' must fill a whole level`, () => {
+        const result = decodeWith(encodePacket(packetFor(type, "a/b#"), version), version, true);
+        expect(result.kind).toBe("error");
+        if (result.kind === "error") expect(result.error.message).toContain("must fill a whole level");
+      });
+    }
+  }
+
+  test("MQTT 5 shared subscription $share/g/#/x: the inner filter follows the option", () => {
+    const bytes = encodePacket(packetFor("SUBSCRIBE", "$share/g/#/x"), 5);
+    expect(decodeWith(bytes, 5, false).kind).toBe("error");
+    const loose = decodeWith(bytes, 5, true);
+    expect(loose.kind === "packet" && loose.packet.type === PacketType.Subscribe && loose.packet.subscriptions[0]!.topicFilter).toBe("$share/g/#/x");
+  });
+
+  test("the option leaves topic names alone: a PUBLISH to a/#/b is still refused [MQTT-3.3.2-2]", () => {
+    const bytes = h(`30 07 0005 ${toHexAscii("a/#/b")}`);
+    const result = decodeWith(bytes, 4, true);
+    expect(result.kind === "error" && result.error.message).toContain("[MQTT-3.3.2-2]");
+  });
+});
+
+function toHexAscii(s: string): string {
+  return [...s].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+}

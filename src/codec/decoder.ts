@@ -7,8 +7,9 @@ import { MORE, decodeFrame } from "./decode.ts";
 import { DecodeError } from "./errors.ts";
 import { FRAME, Framer, NEED_MORE } from "./framer.ts";
 import type { DecodeResult } from "./packets.ts";
+import type { TopicFilterOptions } from "./topic.ts";
 
-export interface DecoderOptions {
+export interface DecoderOptions extends TopicFilterOptions {
   /** Largest whole packet (fixed header included) accepted once the protocol version is set. */
   maxPacketSizeBytes: number;
   /** Largest whole packet accepted while `protocolVersion` is undefined (before CONNECT is accepted). */
@@ -53,7 +54,7 @@ export class Decoder {
     const status = framer.next(version, limit);
     if (status === NEED_MORE) return MORE;
     if (status !== FRAME) return this.fail(status);
-    const packet = decodeFrame(framer.frameBytes, framer.frameStart, framer.header, version);
+    const packet = decodeFrame(framer.frameBytes, framer.frameStart, framer.header, version, this.options);
     if (packet instanceof DecodeError) return this.fail(packet);
     return { kind: "packet", packet, size: framer.frameSize };
   }

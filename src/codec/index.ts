@@ -9,15 +9,17 @@
  *
  * Other folders import from here only, never from the files behind it.
  *
- *   new Decoder({ maxPacketSizeBytes, maxPacketSizeBeforeConnectBytes })
+ *   new Decoder({ maxPacketSizeBytes, maxPacketSizeBeforeConnectBytes, multiLevelWildcardAnywhere? })
+ *     multiLevelWildcardAnywhere: accept '#' as any whole level of a SUBSCRIBE / UNSUBSCRIBE filter
+ *     ("a/#/b", as the native plugin does); default false = the spec's [MQTT-4.7.1-2]
  *     .protocolVersion = 3 | 4 | 5 | undefined   set by the protocol layer once CONNECT is accepted
  *     .feed(chunk: Uint8Array): void
  *     .next(): DecodeResult                      { kind: "packet", packet, size } | { kind: "more" } | { kind: "error", error }
- *   decodePacket(bytes, protocolVersion | undefined): DecodeResult    the packet at the start of `bytes`
+ *   decodePacket(bytes, protocolVersion | undefined, filterOptions?): DecodeResult    the packet at the start of `bytes`
  *   encodePacket(packet, protocolVersion): Uint8Array                 exact-size buffer (shared constants for PINGREQ/PINGRESP/plain DISCONNECT)
  *   new Encoder().encode(packet, protocolVersion): Uint8Array         view into a reused buffer, valid until the next encode()
- *   validateTopicName(topic) / validateTopicFilter(filter): DecodeError | undefined
- *   parseSharedSubscription(filter): { shareName, topicFilter } | DecodeError | undefined
+ *   validateTopicName(topic, field?) / validateTopicFilter(filter, field?, options?): DecodeError | undefined
+ *   parseSharedSubscription(filter, field?, options?): { shareName, topicFilter } | DecodeError | undefined
  *
  * Errors: decoding never throws; a DecodeError carries an MQTT 5 reason code, the field, and a
  * message naming what arrived, what was expected and the spec rule. Encoding throws RangeError
@@ -72,4 +74,4 @@ export type { DecoderOptions } from "./decoder.ts";
 export { decodePacket } from "./decode.ts";
 export { encodePacket, Encoder } from "./encode.ts";
 export { validateTopicName, validateTopicFilter, parseSharedSubscription } from "./topic.ts";
-export type { SharedSubscription } from "./topic.ts";
+export type { SharedSubscription, TopicFilterOptions } from "./topic.ts";

@@ -52,6 +52,54 @@ describe("validateTopicFilter", () => {
   }
 });
 
+describe("validateTopicFilter with multiLevelWildcardAnywhere (AMQP semantics, MQTT syntax)", () => {
+  const anywhere = { multiLevelWildcardAnywhere: true };
+  // [filter, strict result (undefined = accepted, else rule id), result with the option]
+  const table: Array<[string, string | undefined, string | undefined]> = [
+    ["a/#", undefined, undefined],
+    ["#", undefined, undefined],
+    ["a/#/b", "[MQTT-4.7.1-2]", undefined],
+    ["#/a", "[MQTT-4.7.1-2]", undefined],
+    ["a/#/", "[MQTT-4.7.1-2]", undefined],
+    ["#/#", "[MQTT-4.7.1-2]", undefined],
+    ["+/#/+/#", "[MQTT-4.7.1-2]", undefined],
+    ["$share/g/#/x", "[MQTT-4.7.1-2]", undefined],
+    ["a#", "[MQTT-4.7.1-2]", "must fill a whole level"],
+    ["a/#b", "[MQTT-4.7.1-2]", "must fill a whole level"],
+    ["a/b#/c", "[MQTT-4.7.1-2]", "must fill a whole level"],
+    ["##", "[MQTT-4.7.1-2]", "must fill a whole level"],
+    ["#a/b", "[MQTT-4.7.1-2]", "must fill a whole level"],
+    ["a+/#/b", "[MQTT-4.7.1-3]", "[MQTT-4.7.1-3]"],
+    ["#/+a", "[MQTT-4.7.1-2]", "[MQTT-4.7.1-3]"],
+    ["", "[MQTT-4.7.3-1]", "[MQTT-4.7.3-1]"],
+    ["#/\u0000", "[MQTT-4.7.1-2]", "[MQTT-4.7.3-2]"],
+  ];
+  for (const [filter, strict, loose] of table) {
+    const expectResult = (error: DecodeError | undefined, want: string | undefined): void => {
+      if (want === undefined) {
+        expect(error).toBeUndefined();
+      } else {
+        expect(error?.reasonCode).toBe(ReasonCode.TopicFilterInvalid);
+        expect(error?.message).toContain(want);
+      }
+    };
+    test(`${JSON.stringify(filter)}: strict ${strict ?? "accepts"}, anywhere ${loose ?? "accepts"} [MQTT-4.7.1-2]`, () => {
+      expectResult(validateTopicFilter(filter), strict);
+      expectResult(validateTopicFilter(filter, "f", {}), strict);
+      expectResult(validateTopicFilter(filter, "f", { multiLevelWildcardAnywhere: false }), strict);
+      expectResult(validateTopicFilter(filter, "f", anywhere), loose);
+    });
+  }
+  test("the option names itself in its message so an operator sees why the rule differs", () => {
+    expect(validateTopicFilter("a#/b", "f", anywhere)!.message).toContain("multi-level wildcard anywhere is enabled");
+  });
+  test("parseSharedSubscription checks the inner filter with the same option", () => {
+    expect(parseSharedSubscription("$share/g/a/#/b")).toBeInstanceOf(DecodeError);
+    expect(parseSharedSubscription("$share/g/a/#/b", "f", anywhere)).toEqual({ shareName: "g", topicFilter: "a/#/b" });
+    expect(parseSharedSubscription("$share/g/a/b#", "f", anywhere)).toBeInstanceOf(DecodeError);
+  });
+});
+
 describe("parseSharedSubscription", () => {
   test("is undefined for an ordinary filter", () => {
     expect(parseSharedSubscription("a/b")).toBeUndefined();

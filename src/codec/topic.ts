@@ -41,11 +41,27 @@ export function validateTopicName(topic: string, field = "topic name"): DecodeEr
   return undefined;
 }
 
+/** How strictly validateTopicFilter (and the Decoder, for SUBSCRIBE / UNSUBSCRIBE) reads filters. */
+export interface TopicFilterOptions {
+  /**
+   * Accept '#' as any whole level, not only the last one: "a/#/b", "#/a". The native RabbitMQ
+   * plugin accepts these and binds them as AMQP topic patterns ("a.#.b"), so a drop-in must too
+   * (DESIGN.md: wildcards anywhere, AMQP semantics, MQTT syntax). Default false: the spec's rule
+   * [MQTT-4.7.1-2]. '#' and '+' must fill a whole level either way.
+   */
+  multiLevelWildcardAnywhere?: boolean;
+}
+
 /**
  * A Topic Filter as SUBSCRIBE / UNSUBSCRIBE carry it: non-empty [MQTT-4.7.3-1]; '#' only as the
- * whole last level [MQTT-4.7.1-2]; '+' only as a whole level [MQTT-4.7.1-3]; no U+0000.
+ * whole last level [MQTT-4.7.1-2] (any whole level with `multiLevelWildcardAnywhere`); '+' only
+ * as a whole level [MQTT-4.7.1-3]; no U+0000.
  */
-export function validateTopicFilter(filter: string, field = "topic filter"): DecodeError | undefined {
+export function validateTopicFilter(
+  filter: string,
+  field = "topic filter",
+  options?: TopicFilterOptions,
+): DecodeError | undefined {
   if (filter.length === 0) {
     return new DecodeError(
       ReasonCode.TopicFilterInvalid,
@@ -53,16 +69,20 @@ export function validateTopicFilter(filter: string, field = "topic filter"): Dec
       "is empty; a topic filter must be at least one character long [MQTT-4.7.3-1]",
     );
   }
+  const anywhere = options?.multiLevelWildcardAnywhere === true;
   const last = filter.length - 1;
   for (let i = 0; i <= last; i++) {
     const c = filter.charCodeAt(i);
     if (c === HASH) {
-      const alone = (i === 0 || filter.charCodeAt(i - 1) === SLASH) && i === last;
+      const startsLevel = i === 0 || filter.charCodeAt(i - 1) === SLASH;
+      const alone = startsLevel && (i === last || (anywhere && filter.charCodeAt(i + 1) === SLASH));
       if (!alone) {
         return new DecodeError(
           ReasonCode.TopicFilterInvalid,
           field,
-          `${quoteTopic(filter)} has '#' at index ${i}; '#' must be the last character and alone in its level, as in "a/#" [MQTT-4.7.1-2]`,
+          anywhere
+            ? `${quoteTopic(filter)} has '#' at index ${i} sharing its level with other characters; '#' must fill a whole level, as in "a/#/b" (multi-level wildcard anywhere is enabled; the spec's own rule is [MQTT-4.7.1-2])`
+            : `${quoteTopic(filter)} has '#' at index ${i}; '#' must be the last character and alone in its level, as in "a/#" [MQTT-4.7.1-2]`,
         );
       }
     } else if (c === PLUS) {
@@ -98,11 +118,12 @@ const SHARE_PREFIX = "$share/";
  * Splits an MQTT 5 Shared Subscription (§4.8.2). Returns undefined when `filter` is not one
  * (does not start with "$share/"), a DecodeError when it is one but malformed: the Share Name
  * must be non-empty without '/', '+' or '#' [MQTT-4.8.2-1], and a '/' and a valid topic filter
- * must follow it [MQTT-4.8.2-2].
+ * (checked with `options`) must follow it [MQTT-4.8.2-2].
  */
 export function parseSharedSubscription(
   filter: string,
   field = "topic filter",
+  options?: TopicFilterOptions,
 ): SharedSubscription | DecodeError | undefined {
   if (!filter.startsWith(SHARE_PREFIX)) return undefined;
   const slash = filter.indexOf("/", SHARE_PREFIX.length);
@@ -122,7 +143,7 @@ export function parseSharedSubscription(
     );
   }
   const topicFilter = filter.slice(slash + 1);
-  const error = validateTopicFilter(topicFilter, field);
+  const error = validateTopicFilter(topicFilter, field, options);
   if (error !== undefined) return error;
   return { shareName, topicFilter };
 }
