@@ -6,6 +6,8 @@
 import { defineCommand, runMain } from "citty";
 import { VERSION } from "../version.ts";
 import { checkConfigCommand } from "./commands/check-config.ts";
+import { disableCommand } from "./commands/disable.ts";
+import { enableCommand } from "./commands/enable.ts";
 import { startCommand } from "./commands/start.ts";
 
 export const main = defineCommand({
@@ -16,6 +18,8 @@ export const main = defineCommand({
   },
   subCommands: {
     start: startCommand,
+    enable: enableCommand,
+    disable: disableCommand,
     "check-config": checkConfigCommand,
   },
 });
