@@ -1,12 +1,14 @@
 /**
- * CONNECT checks that need no broker: protocol version, client identifier, credentials and
- * vhost. The result is either what to ask the backend, or the ProtocolError (CONNACK code) to
- * refuse with. The asynchronous part (backend login, takeover, CONNACK) is the lifecycle's and
- * lives in connection.ts.
+ * CONNECT: first the checks that need no broker (protocol version, client identifier,
+ * credentials, vhost), giving either what to ask the backend or the ProtocolError (CONNACK code)
+ * to refuse with; then the login itself with takeover of an older connection holding the same
+ * client id. The lifecycle around it (CONNACK, pausing, closing) is connection.ts's.
  */
+import type { Backend, ConnectOutcome, SessionEvents } from "../backend/backend.ts";
 import { ReasonCode, type ConnectPacket } from "../codec/index.ts";
 import type { ConnectionOptions } from "./options.ts";
 import { ProtocolError } from "./errors.ts";
+import type { ClientRegistry, RegisteredClient } from "./registry.ts";
 
 /** What to log in with, once the CONNECT passed every local check. */
 export interface ConnectDecision {
@@ -129,4 +131,53 @@ function resolveCredentials(
   }
   const { vhost, username } = splitVhostUsername(packet.username!, options.vhost);
   return { username, password, vhost, anonymous: false };
+}
+
+/** What `login` needs besides the decision. */
+export interface LoginRequest {
+  backend: Backend;
+  registry: ClientRegistry;
+  decision: ConnectDecision;
+  cleanSession: boolean;
+  peer: string;
+  connectionId: string;
+  /** The connection logging in: it becomes the registry's holder of the client id. */
+  self: RegisteredClient;
+  events: SessionEvents;
+  /** False once the connection gave up (closed while the broker was busy): then it takes over no one. */
+  stillWanted: () => boolean;
+}
+
+/**
+ * Logs in through the backend and takes over an older connection with the same client id in the
+ * same vhost [MQTT-3.1.4-2]. The takeover happens in `onAuthenticated`: after the broker accepted
+ * the credentials (so a client that fails to log in never kicks a connected one) and before the
+ * backend touches the stored session (so the older connection's unsettled deliveries are back in
+ * the queue before this session consumes it: nothing lost, nothing doubled). A backend that does
+ * not call the hook gets the takeover right after connect() resolved.
+ */
+export async function login(request: LoginRequest): Promise<ConnectOutcome> {
+  const { decision, registry, self } = request;
+  let claimed = false;
+  const takeOverPrevious = async (): Promise<void> => {
+    if (claimed || !request.stillWanted()) return;
+    claimed = true;
+    const previous = registry.claim(decision.vhost, decision.clientId, self);
+    if (previous !== undefined) await previous.takeOver(`connection ${request.connectionId} from ${request.peer}`);
+  };
+  const outcome = await request.backend.connect(
+    {
+      clientId: decision.clientId,
+      username: decision.username,
+      password: decision.password,
+      vhost: decision.vhost,
+      cleanSession: request.cleanSession,
+      peer: request.peer,
+      connectionId: request.connectionId,
+      onAuthenticated: takeOverPrevious,
+    },
+    request.events,
+  );
+  if (outcome.ok) await takeOverPrevious();
+  return outcome;
 }

@@ -23,61 +23,27 @@
  *   an unexpected exception closes this connection only, with an error log line;
  * - every close is logged once (`close()` runs at most once).
  */
-import type { Backend, BackendSession, Delivery, SessionEvents } from "../backend/backend.ts";
-import {
-  Decoder,
-  Encoder,
-  PACKET_TYPE_NAMES,
-  PacketType,
-  ReasonCode,
-  type ConnectPacket,
-  type Packet,
-  type ProtocolVersion,
-} from "../codec/index.ts";
+import type { BackendSession, Delivery, SessionEvents } from "../backend/backend.ts";
+import { Encoder, PACKET_TYPE_NAMES, PacketType, ReasonCode, type ConnectPacket, type Packet, type ProtocolVersion } from "../codec/index.ts";
 import type { Logger } from "../log.ts";
-import { createSessionState, type SessionState, type SessionStore } from "../session/index.ts";
-import { checkConnect, type ConnectDecision } from "./connect.ts";
+import { resumeSessionState, type SessionState } from "../session/index.ts";
+import { checkConnect, login, type ConnectDecision } from "./connect.ts";
 import { PauseReason, type ConnectionContext } from "./context.ts";
 import { Deliveries } from "./delivery.ts";
 import { handleDisconnect } from "./disconnect.ts";
 import { ProtocolError, encodeCloseBytes, fromBackendConnectError, fromDecodeError } from "./errors.ts";
 import { KeepaliveClock, loginTimedOut, loginTimeoutError } from "./keepalive.ts";
-import type { ConnectionOptions } from "./options.ts";
+import type { ConnectionDeps, ConnectionInfo, ConnectionOptions } from "./options.ts";
+import { PacketReader } from "./packet-reader.ts";
+import { OperationQueue } from "./operation-queue.ts";
 import { handlePingreq } from "./ping.ts";
 import { InboundPublishes } from "./publish.ts";
-import type { ClientRegistry, RegisteredClient } from "./registry.ts";
+import type { RegisteredClient } from "./registry.ts";
 import { handleSubscribe } from "./subscribe.ts";
 import { SubscriptionMatcher } from "./topic-match.ts";
 import type { Transport } from "./transport.ts";
 import { handleUnsubscribe } from "./unsubscribe.ts";
 import { captureWill, publishWill, type WillMessage } from "./will.ts";
-
-/** What a Connection is built from. */
-export interface ConnectionDeps {
-  backend: Backend;
-  /** Client ids connected in this process, per vhost (takeover). Shared by all connections. */
-  registry: ClientRegistry;
-  /** Session state between connections (granted QoS per filter). Shared by all connections. */
-  sessionStore: SessionStore;
-  options: ConnectionOptions;
-  log: Logger;
-  /** Unique in this process; appears in every log line of the connection. */
-  connectionId: string;
-  /** The clock, ms; Date.now by default (tests pass their own). */
-  now?: () => number;
-}
-
-/** What the server (and `rabbitmqctl`-like listings) may know about a connection. */
-export interface ConnectionInfo {
-  clientId?: string;
-  /** The RabbitMQ user (after `vhost:user` splitting and anonymous defaulting). */
-  username?: string;
-  vhost?: string;
-  protocolVersion?: ProtocolVersion;
-  /** When the socket was accepted, ms (the connection's clock). */
-  connectedAtMs: number;
-  peer: string;
-}
 
 type Phase = "awaiting-connect" | "connecting" | "connected" | "closing" | "closed";
 
@@ -86,7 +52,6 @@ type Phase = "awaiting-connect" | "connecting" | "connected" | "closing" | "clos
  * encoder (one reusable buffer) serves every connection: no per-connection write buffer.
  */
 const encoder = new Encoder();
-const NO_BYTES = new Uint8Array(0);
 /** SUBSCRIBE / UNSUBSCRIBE waiting for the broker before reading pauses (no unbounded queue). */
 const MAX_QUEUED_OPERATIONS = 32;
 
@@ -96,7 +61,7 @@ export class Connection implements RegisteredClient {
   readonly info: ConnectionInfo;
   private phase: Phase = "awaiting-connect";
   private log: Logger;
-  private readonly decoder: Decoder;
+  private readonly reader: PacketReader;
   private readonly now: () => number;
   private readonly options: ConnectionOptions;
   private version: ProtocolVersion | undefined;
@@ -113,12 +78,7 @@ export class Connection implements RegisteredClient {
   private deliveries: Deliveries | undefined;
   /** Deliveries that arrived before CONNACK was written (bounded by the broker's prefetch). */
   private earlyDeliveries: Delivery[] = [];
-  /** Bit set of PauseReason. */
-  private pauseReasons = 0;
-  private draining = false;
-  /** Tail of the SUBSCRIBE / UNSUBSCRIBE chain. */
-  private operations: Promise<void> = Promise.resolve();
-  private queuedOperations = 0;
+  private readonly operations: OperationQueue;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -130,10 +90,24 @@ export class Connection implements RegisteredClient {
     this.options = deps.options;
     this.info = { connectedAtMs: this.now(), peer: transport.remoteAddress };
     this.log = deps.log.child(`conn ${deps.connectionId}`);
-    this.decoder = new Decoder({
-      maxPacketSizeBytes: deps.options.maxPacketSizeBytes,
-      maxPacketSizeBeforeConnectBytes: deps.options.maxPacketSizeBeforeConnectBytes,
-    });
+    this.operations = new OperationQueue(
+      MAX_QUEUED_OPERATIONS,
+      (full) => this.setPaused(PauseReason.QueuedOperations, full),
+      (error) => this.failUnexpected(error, "a SUBSCRIBE or UNSUBSCRIBE"),
+    );
+    this.reader = new PacketReader(
+      transport,
+      {
+        acceptsPackets: () => this.phase === "awaiting-connect" || this.phase === "connected",
+        onPacket: (packet) => {
+          this.keepalive?.packetReceived(this.now());
+          this.dispatch(packet);
+        },
+        onDecodeError: (error) => this.fail(fromDecodeError(error)),
+        onUnexpected: (error) => this.failUnexpected(error, "handling a packet"),
+      },
+      deps.options,
+    );
   }
 
   // --- what the listener calls -----------------------------------------------------------------
@@ -141,8 +115,7 @@ export class Connection implements RegisteredClient {
   /** Bytes from the client. */
   onData(chunk: Uint8Array): void {
     if (this.phase === "closing" || this.phase === "closed") return;
-    this.decoder.feed(chunk);
-    this.drain();
+    this.reader.feed(chunk);
   }
 
   /** The transport fell below its high-water mark again. */
@@ -174,7 +147,7 @@ export class Connection implements RegisteredClient {
     }
     const keepalive = this.keepalive;
     if (this.phase !== "connected" || keepalive === undefined) return;
-    if (this.pauseReasons !== 0) {
+    if (this.reader.paused) {
       // We are not reading: the client's packets wait in the socket, its silence is ours.
       keepalive.packetReceived(nowMs);
       return;
@@ -208,30 +181,6 @@ export class Connection implements RegisteredClient {
   }
 
   // --- reading ---------------------------------------------------------------------------------
-
-  /** Handles the packets buffered in the decoder while nothing pauses reading. */
-  private drain(): void {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.pauseReasons === 0 && (this.phase === "awaiting-connect" || this.phase === "connected")) {
-        const result = this.decoder.next();
-        if (result.kind === "more") break;
-        if (result.kind === "error") {
-          this.fail(fromDecodeError(result.error));
-          break;
-        }
-        this.keepalive?.packetReceived(this.now());
-        this.dispatch(result.packet);
-      }
-      // Paused mid-chunk: make the decoder copy the unread rest out of the caller's chunk.
-      if (this.pauseReasons !== 0 && this.decoder.bufferedBytes > 0) this.decoder.feed(NO_BYTES);
-    } catch (error) {
-      this.failUnexpected(error, "handling a packet");
-    } finally {
-      this.draining = false;
-    }
-  }
 
   private dispatch(packet: Packet): void {
     if (this.phase === "awaiting-connect") {
@@ -305,30 +254,17 @@ export class Connection implements RegisteredClient {
   }
 
   private async connectBackend(decision: ConnectDecision): Promise<void> {
-    const { vhost, clientId } = decision;
-    let claimed = false;
-    const takeOverPrevious = async (): Promise<void> => {
-      if (claimed) return;
-      claimed = true;
-      const previous = this.deps.registry.claim(vhost, clientId, this);
-      if (previous !== undefined) await previous.takeOver(`connection ${this.deps.connectionId} from ${this.info.peer}`);
-    };
-    const outcome = await this.deps.backend.connect(
-      {
-        clientId,
-        username: decision.username,
-        password: decision.password,
-        vhost,
-        cleanSession: this.cleanSession,
-        peer: this.info.peer,
-        connectionId: this.deps.connectionId,
-        onAuthenticated: takeOverPrevious,
-      },
-      this.sessionEvents(),
-    );
-    // A backend that does not call onAuthenticated: take over now (the older session may still be
-    // consuming for a moment; its unsettled deliveries are returned, so nothing is lost).
-    if (outcome.ok && this.phase === "connecting") await takeOverPrevious();
+    const outcome = await login({
+      backend: this.deps.backend,
+      registry: this.deps.registry,
+      decision,
+      cleanSession: this.cleanSession,
+      peer: this.info.peer,
+      connectionId: this.deps.connectionId,
+      self: this,
+      events: this.sessionEvents(),
+      stillWanted: () => this.phase === "connecting",
+    });
     if (outcome.ok) this.session = outcome.session;
     // Closed meanwhile (login timeout, client gone, taken over itself): close() finishes the job.
     if (this.phase !== "connecting") return;
@@ -341,7 +277,8 @@ export class Connection implements RegisteredClient {
 
   private becomeConnected(decision: ConnectDecision, session: BackendSession, sessionPresent: boolean): void {
     const version = this.version!;
-    this.sessionState = this.loadSessionState(decision, sessionPresent);
+    const { vhost, clientId } = decision;
+    this.sessionState = resumeSessionState(this.deps.sessionStore, vhost, clientId, this.cleanSession, sessionPresent);
     for (const [filter, qos] of this.sessionState.subscriptions) this.matcher.set(filter, qos);
     const context: ConnectionContext = {
       log: this.log,
@@ -354,14 +291,14 @@ export class Connection implements RegisteredClient {
       endCleanly: (withWill) => void this.close(undefined, withWill),
       isOpen: () => this.phase === "connected",
       setPaused: (reason, paused) => this.setPaused(reason, paused),
-      enqueue: (operation) => this.enqueue(operation),
+      enqueue: (operation) => this.operations.enqueue(operation, () => this.phase === "connected"),
     };
     this.context = context;
     this.publishes = new InboundPublishes(context, this.options.maxInflightPublishesPerClient);
     this.deliveries = new Deliveries(context);
     this.phase = "connected";
     this.connackSent = true;
-    this.decoder.protocolVersion = version;
+    this.reader.protocolVersion = version;
     this.keepalive = new KeepaliveClock(this.keepaliveSeconds, this.now());
     // Session Present is reserved (0) in 3.1 and 0 for a clean session [MQTT-3.2.2-1].
     this.send({ type: PacketType.Connack, sessionPresent: version !== 3 && sessionPresent, reasonCode: ReasonCode.Success });
@@ -374,25 +311,6 @@ export class Connection implements RegisteredClient {
     this.earlyDeliveries = [];
     for (const delivery of early) this.deliver(delivery);
     this.setPaused(PauseReason.Connecting, false);
-  }
-
-  /**
-   * The session state for this connection: a clean session starts empty and is never stored; a
-   * persistent one continues the stored state if the broker still has the session, else starts
-   * empty (a stored state without a broker session is stale: the queue expired or was deleted).
-   */
-  private loadSessionState(decision: ConnectDecision, sessionPresent: boolean): SessionState {
-    const store = this.deps.sessionStore;
-    const { vhost, clientId } = decision;
-    if (this.cleanSession) {
-      store.delete(vhost, clientId);
-      return createSessionState();
-    }
-    const stored = sessionPresent ? store.get(vhost, clientId) : undefined;
-    if (stored !== undefined) return stored;
-    const fresh = createSessionState();
-    store.set(vhost, clientId, fresh);
-    return fresh;
   }
 
   private sessionEvents(): SessionEvents {
@@ -441,29 +359,8 @@ export class Connection implements RegisteredClient {
   }
 
   private setPaused(reason: PauseReason, paused: boolean): void {
-    const before = this.pauseReasons;
-    const after = paused ? before | reason : before & ~reason;
-    if (after === before) return;
-    this.pauseReasons = after;
     if (this.phase === "closing" || this.phase === "closed") return;
-    if (before === 0) {
-      this.transport.pauseReading();
-    } else if (after === 0) {
-      this.drain(); // packets that arrived before the pause took effect
-      if (this.pauseReasons === 0 && this.phase === "connected") this.transport.resumeReading();
-    }
-  }
-
-  private enqueue(operation: () => Promise<void>): void {
-    this.queuedOperations++;
-    if (this.queuedOperations >= MAX_QUEUED_OPERATIONS) this.setPaused(PauseReason.QueuedOperations, true);
-    this.operations = this.operations
-      .then(() => (this.phase === "connected" ? operation() : undefined))
-      .catch((error: unknown) => this.failUnexpected(error, "a SUBSCRIBE or UNSUBSCRIBE"))
-      .finally(() => {
-        this.queuedOperations--;
-        if (this.queuedOperations < MAX_QUEUED_OPERATIONS) this.setPaused(PauseReason.QueuedOperations, false);
-      });
+    this.reader.setPaused(reason, paused);
   }
 
   // --- closing -----------------------------------------------------------------------------------
@@ -495,9 +392,10 @@ export class Connection implements RegisteredClient {
       if (session !== undefined) {
         // Publishes the client handed over before the end still go out, before the will.
         if (this.publishes !== undefined) await this.publishes.whenAnswered();
-        await this.operations;
+        await this.operations.whenIdle();
         const will = this.will;
-        if (withWill && will !== undefined) {
+        // Only a connection that got its CONNACK has a will in force.
+        if (withWill && this.connackSent && will !== undefined) {
           const refused = await publishWill(session, will);
           if (refused !== undefined) this.log.warning(`the will to ${JSON.stringify(will.topic)} was not published: ${refused.message}`);
           else this.log.debug(`published the will to ${JSON.stringify(will.topic)}`);

@@ -11,7 +11,7 @@
  */
 /** One client's state machine: feed it bytes, it writes bytes and drives its backend session. */
 export { Connection } from "./connection.ts";
-export type { ConnectionDeps, ConnectionInfo } from "./connection.ts";
+export type { ConnectionDeps, ConnectionInfo } from "./options.ts";
 /** Plain options a Connection takes (server.ts maps the mqtt.* config into it). */
 export type { ConnectionOptions } from "./options.ts";
 /** What a listener must give a Connection. */

@@ -1,7 +1,14 @@
 /**
- * What a Connection is configured with: plain values, so protocol/ never reads the config module.
- * server.ts maps AdapterConfig (the `mqtt.*` keys) into this once.
+ * What a Connection is built from: plain option values (server.ts maps AdapterConfig, the
+ * `mqtt.*` keys, into them once, so protocol/ never reads the config module) and the shared
+ * services it uses.
  */
+import type { Backend } from "../backend/backend.ts";
+import type { ProtocolVersion } from "../codec/index.ts";
+import type { Logger } from "../log.ts";
+import type { SessionStore } from "../session/index.ts";
+import type { ClientRegistry } from "./registry.ts";
+
 export interface ConnectionOptions {
   /** `mqtt.allow_anonymous`: a CONNECT without credentials logs in as defaultUser. */
   allowAnonymous: boolean;
@@ -24,4 +31,31 @@ export interface ConnectionOptions {
   maxInflightPublishesPerClient: number;
   /** Unused for now: MQTT 3.1.1 resends only on reconnect, which the broker's redelivery covers. */
   retryIntervalMs?: number;
+}
+
+/** What a Connection is built from. */
+export interface ConnectionDeps {
+  backend: Backend;
+  /** Client ids connected in this process, per vhost (takeover). Shared by all connections. */
+  registry: ClientRegistry;
+  /** Session state between connections (granted QoS per filter). Shared by all connections. */
+  sessionStore: SessionStore;
+  options: ConnectionOptions;
+  log: Logger;
+  /** Unique in this process; appears in every log line of the connection. */
+  connectionId: string;
+  /** The clock, ms; Date.now by default (tests pass their own). */
+  now?: () => number;
+}
+
+/** What the server (and `rabbitmqctl`-like listings) may know about a connection. */
+export interface ConnectionInfo {
+  clientId?: string;
+  /** The RabbitMQ user (after `vhost:user` splitting and anonymous defaulting). */
+  username?: string;
+  vhost?: string;
+  protocolVersion?: ProtocolVersion;
+  /** When the socket was accepted, ms (the connection's clock). */
+  connectedAtMs: number;
+  peer: string;
 }

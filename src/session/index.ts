@@ -4,5 +4,5 @@
  */
 export { createSessionState } from "./session-state.ts";
 export type { SessionState } from "./session-state.ts";
-export { MemorySessionStore } from "./session-store.ts";
+export { MemorySessionStore, resumeSessionState } from "./session-store.ts";
 export type { SessionStore } from "./session-store.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { MemorySessionStore, createSessionState } from "./index.ts";
+import { MemorySessionStore, createSessionState, resumeSessionState } from "./index.ts";
 
 describe("MemorySessionStore", () => {
   test("keeps state per (vhost, client id) and hands out the live object", () => {
@@ -26,5 +26,34 @@ describe("MemorySessionStore", () => {
     const store = new MemorySessionStore();
     store.delete("/", "nobody");
     expect(store.size).toBe(0);
+  });
+});
+
+describe("resumeSessionState", () => {
+  test("a clean session starts empty, is not stored, and drops a stored leftover", () => {
+    const store = new MemorySessionStore();
+    store.set("/", "c", createSessionState());
+    const state = resumeSessionState(store, "/", "c", true, false);
+    expect(state.subscriptions.size).toBe(0);
+    expect(store.size).toBe(0);
+  });
+
+  test("a persistent session present at the broker continues the stored state", () => {
+    const store = new MemorySessionStore();
+    const stored = createSessionState();
+    stored.subscriptions.set("a", 0);
+    store.set("/", "c", stored);
+    expect(resumeSessionState(store, "/", "c", false, true)).toBe(stored);
+  });
+
+  test("a stored state whose broker session is gone is replaced by an empty one", () => {
+    const store = new MemorySessionStore();
+    const stale = createSessionState();
+    stale.subscriptions.set("a", 1);
+    store.set("/", "c", stale);
+    const state = resumeSessionState(store, "/", "c", false, false);
+    expect(state).not.toBe(stale);
+    expect(state.subscriptions.size).toBe(0);
+    expect(store.get("/", "c")).toBe(state);
   });
 });

@@ -6,7 +6,7 @@
  * The store hands out the live state object: a connection mutates it in place while connected,
  * so there is nothing to "save" at disconnect. A clean session deletes its entry.
  */
-import type { SessionState } from "./session-state.ts";
+import { createSessionState, type SessionState } from "./session-state.ts";
 
 export interface SessionStore {
   /** The stored state of (vhost, clientId), or undefined when there is none. */
@@ -46,4 +46,30 @@ export class MemorySessionStore implements SessionStore {
 /** The Map key of (vhost, clientId). */
 export function sessionKey(vhost: string, clientId: string): string {
   return `${vhost}\u0000${clientId}`;
+}
+
+/**
+ * The state a new connection of (vhost, clientId) works with. A clean session starts empty and
+ * is never stored (and any stored leftover is dropped, as the broker drops the queue). A
+ * persistent session continues the stored state when the broker still has the session, else it
+ * starts empty and is stored: a stored state without a broker session is stale (the queue
+ * expired or was deleted), and a broker session without a stored state was made by another
+ * process or before a restart (its bindings' granted QoS is unknown here).
+ */
+export function resumeSessionState(
+  store: SessionStore,
+  vhost: string,
+  clientId: string,
+  cleanSession: boolean,
+  sessionPresent: boolean,
+): SessionState {
+  if (cleanSession) {
+    store.delete(vhost, clientId);
+    return createSessionState();
+  }
+  const stored = sessionPresent ? store.get(vhost, clientId) : undefined;
+  if (stored !== undefined) return stored;
+  const fresh = createSessionState();
+  store.set(vhost, clientId, fresh);
+  return fresh;
 }
