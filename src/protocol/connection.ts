@@ -129,7 +129,7 @@ export class Connection implements RegisteredClient {
 
   /** The transport closed (by the client, a network error, or after our own close()). */
   onClose(error?: Error): void {
-    if (this.closing !== undefined) return;
+    if (this.phase === "closing" || this.phase === "closed") return;
     const before = this.phase === "awaiting-connect";
     const why = error === undefined ? "the client closed the connection without DISCONNECT" : `the connection failed: ${error.message}`;
     const will = this.will === undefined ? "" : "; publishing its will [MQTT-3.1.2-8]";
@@ -372,6 +372,7 @@ export class Connection implements RegisteredClient {
    */
   private close(error: ProtocolError | undefined, withWill: boolean): Promise<void> {
     if (this.closing !== undefined) return this.closing;
+    // Set before anything else: transport.close() may call onClose() synchronously.
     this.phase = "closing";
     if (error === undefined) {
       this.log.info(`client sent DISCONNECT${this.will === undefined || withWill ? "" : "; its will is discarded [MQTT-3.14.4-3]"}`);
@@ -380,8 +381,8 @@ export class Connection implements RegisteredClient {
       const bytes = encodeCloseBytes(error, this.version, this.connackSent);
       if (bytes !== undefined) this.transport.write(bytes);
     }
-    this.transport.close();
     this.closing = this.finishClose(withWill);
+    this.transport.close();
     return this.closing;
   }
 

@@ -67,6 +67,7 @@ describe("last will", () => {
     await client.closed();
     expect(wills(world)).toEqual([]);
     expect(world.logLines("its will is discarded [MQTT-3.14.4-3]").length).toBe(1);
+    expect(world.logLines("closing MQTT connection").length).toBe(0); // one line per close, none for this one
   });
 
   test("is published when the client goes away without DISCONNECT [MQTT-3.1.2-8]", async () => {
