@@ -12,6 +12,10 @@
  * QoS 1: written with a fresh packet id and DUP = the broker's redelivered flag; settled when the
  * client's PUBACK arrives, so a message is acked to RabbitMQ only once the client has it.
  *
+ * After a non-clean reconnect, RabbitMQ redelivers what the client never PUBACKed; it goes out
+ * with DUP set but a fresh packet id, not the original one [MQTT-4.4.0-1] asks for: the ids live
+ * in the old connection only, as in the native plugin. (Issue 7 keeps QoS 2 ids in the session.)
+ *
  * Invariant: every tag in `settleOnDrain` belongs to a QoS 0 PUBLISH already written.
  */
 import type { Delivery, DeliveryTag } from "../backend/backend.ts";

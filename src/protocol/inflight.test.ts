@@ -37,8 +37,8 @@ describe("OutboundInflight", () => {
 describe("InboundInflight", () => {
   test("answers leave in arrival order even when the broker confirms out of order [MQTT-4.6.0-2]", () => {
     const table = new InboundInflight();
-    const a = table.add(1, 1);
-    const b = table.add(2, 1);
+    const a = table.add(1, 1, "t");
+    const b = table.add(2, 1, "t");
     b.outcome = null;
     expect(table.shiftAnswered()).toBeUndefined();
     a.outcome = null;
@@ -49,7 +49,7 @@ describe("InboundInflight", () => {
 
   test("remembers QoS 2 packet ids until their answer leaves", () => {
     const table = new InboundInflight();
-    const entry = table.add(7, 2);
+    const entry = table.add(7, 2, "t");
     expect(table.hasPendingQos2(7)).toBe(true);
     entry.outcome = null;
     table.shiftAnswered();
@@ -59,7 +59,7 @@ describe("InboundInflight", () => {
   test("whenAnswered waits for every pending publish", async () => {
     const table = new InboundInflight();
     let resolve!: () => void;
-    const entry = table.add(1, 1);
+    const entry = table.add(1, 1, "t");
     entry.done = new Promise<void>((r) => (resolve = r));
     let answered = false;
     const waiting = table.whenAnswered().then(() => (answered = true));

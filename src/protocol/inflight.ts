@@ -55,6 +55,8 @@ export class OutboundInflight {
 export interface InboundPublish {
   /** The client's packet id; undefined for QoS 0. */
   readonly packetId: number | undefined;
+  /** For the log line if the broker refuses it. */
+  readonly topic: string;
   readonly qos: QoS;
   /** undefined while the broker has not answered; null once it took the message; the refusal otherwise. */
   outcome: BackendError | null | undefined;
@@ -69,8 +71,8 @@ export class InboundInflight {
   private readonly pendingQos2 = new Set<number>();
 
   /** Appends a publish; the caller sets `done` to the promise that fills in `outcome`. */
-  add(packetId: number | undefined, qos: QoS): InboundPublish {
-    const entry: InboundPublish = { packetId, qos, outcome: undefined, done: Promise.resolve() };
+  add(packetId: number | undefined, qos: QoS, topic: string): InboundPublish {
+    const entry: InboundPublish = { packetId, topic, qos, outcome: undefined, done: Promise.resolve() };
     this.queue.push(entry);
     if (qos === 2 && packetId !== undefined) this.pendingQos2.add(packetId);
     return entry;

@@ -23,8 +23,6 @@ const REFUSAL_RULE =
 
 export class InboundPublishes {
   private readonly table = new InboundInflight();
-  /** Topic per pending entry, for the log line if the broker refuses it. */
-  private readonly topics = new WeakMap<InboundPublish, string>();
 
   constructor(
     private readonly context: ConnectionContext,
@@ -45,14 +43,13 @@ export class InboundPublishes {
       if (this.table.hasPendingQos2(packetId)) return;
       if (context.sessionState.awaitingPubrel.has(packetId)) {
         // Already published and PUBREC'd: answer PUBREC again, publish nothing [MQTT-4.3.3-2].
-        const again = this.table.add(packetId, 2);
+        const again = this.table.add(packetId, 2, packet.topic);
         again.outcome = null;
         this.flush();
         return;
       }
     }
-    const entry = this.table.add(packet.packetId, packet.qos);
-    this.topics.set(entry, packet.topic);
+    const entry = this.table.add(packet.packetId, packet.qos, packet.topic);
     entry.done = context.session
       .publish({ topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, dup: packet.dup })
       .catch((error: unknown): BackendError => ({ kind: "failed", message: `publish threw: ${String(error)}` }))
@@ -94,7 +91,7 @@ export class InboundPublishes {
     let entry: InboundPublish | undefined;
     while ((entry = this.table.shiftAnswered()) !== undefined) {
       if (entry.outcome !== null && entry.outcome !== undefined) {
-        context.fail(publishRefused(this.topics.get(entry) ?? "?", entry.qos, entry.outcome));
+        context.fail(publishRefused(entry.topic, entry.qos, entry.outcome));
         return;
       }
       if (entry.qos === 1) {
