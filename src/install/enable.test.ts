@@ -85,7 +85,8 @@ describe("enable on a fake Debian RabbitMQ", () => {
     expect(r.out).toEqual([
       `rabbitmq-mqtt enable under --root ${f.root}`,
       `found: RabbitMQ 3.10.8 in ${f.path("/usr/lib/rabbitmq")}`,
-      `found: enabled plugins (${f.path("/etc/rabbitmq/enabled_plugins")}): rabbitmq_management`,
+      `found: RabbitMQ config: ${f.path("/etc/rabbitmq/rabbitmq.conf")}`,
+      `found: enabled plugins: rabbitmq_management (from ${f.path("/etc/rabbitmq/enabled_plugins")})`,
       `  created       ${f.path("/usr/lib/rabbitmq-mqtt")}/`,
       `  created       ${binary} (the adapter, copied from ${f.binary})`,
       `  created       ${f.path("/usr/sbin")}/`,
@@ -192,8 +193,8 @@ describe("enable on a fake Debian RabbitMQ", () => {
 describe("enable refuses before touching anything", () => {
   // [what, fake layout, env, refused?, text expected in the output]
   const cases: Array<[string, FakeRabbitmqOptions, Record<string, string>, boolean, string]> = [
-    ["no native plugin", { enabledPlugins: "[rabbitmq_management,rabbitmq_prometheus].\n" }, {}, false, "enabled plugins"],
-    ["no enabled_plugins file at all", { enabledPlugins: null }, {}, false, "absent: no plugins enabled"],
+    ["no native plugin", { enabledPlugins: "[rabbitmq_management,rabbitmq_prometheus].\n" }, {}, false, "found: enabled plugins: rabbitmq_management, rabbitmq_prometheus (from "],
+    ["no enabled_plugins file at all", { enabledPlugins: null }, {}, false, "enabled_plugins, which does not exist)"],
     ["native plugin on the default port 1883", { enabledPlugins: "[rabbitmq_management,rabbitmq_mqtt].\n" }, {}, true, "its MQTT listener [::]:1883 (default of mqtt.listeners.tcp.default = 1883)"],
     ["native plugin, quoted atom and comments", { enabledPlugins: "% written by hand\n[ 'rabbitmq_mqtt' ,\n  rabbitmq_management ].\n" }, {}, true, "rabbitmq-plugins disable rabbitmq_mqtt"],
     ["rabbitmq_web_mqtt pulls in rabbitmq_mqtt", { enabledPlugins: "[rabbitmq_web_mqtt].\n" }, {}, true, "WebSocket listener [::]:15675"],

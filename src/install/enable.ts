@@ -56,7 +56,7 @@ export type EnablePlan =
       /** What the operator still has to do (when systemctl is not run for them). */
       afterwards: string[];
     }
-  | { ok: false; problems: string[]; warnings: string[] };
+  | { ok: false; found: string[]; problems: string[]; warnings: string[] };
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
@@ -131,11 +131,12 @@ export function planEnable(options: EnableOptions): EnablePlan {
   warnings.push(...configAdvice(ourConfig));
 
   const rabbitConfigs: ConfText[] = layout.configFiles.map((path) => ({ path, text: readText(path, warnings) }));
+  if (layout.configFiles.length > 0) found.push(`RabbitMQ config: ${layout.configFiles.join(", ")}`);
   const plugins = layout.enabledPlugins;
   if (!plugins.ok) {
     refuse(`cannot tell whether RabbitMQ's own MQTT plugin is enabled: ${plugins.source}: ${plugins.problem}`);
   } else {
-    found.push(`enabled plugins (${plugins.source}): ${plugins.plugins === "all" ? "ALL" : plugins.plugins.join(", ") || "none"}`);
+    found.push(`enabled plugins: ${plugins.plugins === "all" ? "ALL" : plugins.plugins.join(", ") || "none"} (from ${plugins.source})`);
     const has = (names: readonly string[]) => plugins.plugins === "all" || names.some((n) => (plugins.plugins as string[]).includes(n));
     if (has(NATIVE_MQTT_PLUGINS)) {
       const native = listenersOf(rabbitConfigs, { webMqtt: has(NATIVE_WEB_MQTT_PLUGINS) });
@@ -168,7 +169,7 @@ export function planEnable(options: EnableOptions): EnablePlan {
       }
     }
   }
-  if (problems.length > 0) return { ok: false, problems, warnings };
+  if (problems.length > 0) return { ok: false, found, problems, warnings };
 
   const gid = layout.groupId;
   if (gid === null) warnings.push(`no rabbitmq group in ${host("/etc/group")}: ${CONFIG_PATH} is made world-readable (0644) so the rabbitmq user can read it`);

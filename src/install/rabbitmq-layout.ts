@@ -110,7 +110,7 @@ function readEnabledPlugins(
   const fromVar = lookup("ENABLED_PLUGINS_FILE");
   const path = host(fromVar?.value ?? `${CONFIG_BASE}/enabled_plugins`);
   const source = fromVar ? `${path} (from ${fromVar.source})` : path;
-  if (!existsSync(path)) return { ok: true, plugins: [], source: `${source} (absent: no plugins enabled)` };
+  if (!existsSync(path)) return { ok: true, plugins: [], source: `${source}, which does not exist` };
   let text: string;
   try {
     text = readFileSync(path, "utf8");

@@ -50,13 +50,13 @@ function carryOut(command: string, actions: readonly Action[], dryRun: boolean, 
 export function runEnable(options: EnableOptions & { dryRun: boolean }, io: RunIo): number {
   io.out(header("enable", options.root, options.dryRun));
   const plan = planEnable(options);
+  for (const line of plan.found) io.out(`found: ${line}`);
   for (const warning of plan.warnings) io.err(`warning: ${warning}`);
   if (!plan.ok) {
     io.err("rabbitmq-mqtt enable: refused, nothing was changed:");
     for (const problem of plan.problems) io.err(`  - ${problem}`);
     return EXIT_FAILED;
   }
-  for (const line of plan.found) io.out(`found: ${line}`);
   if (!carryOut("enable", plan.actions, options.dryRun, io)) return EXIT_FAILED;
   for (const line of plan.afterwards) io.out(`next: ${line}`);
   return EXIT_OK;
