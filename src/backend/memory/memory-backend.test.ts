@@ -104,7 +104,7 @@ describe("memory backend: publish (MQTT → AMQP)", () => {
     backend.broker.users.setTopicPermissions("guest", "/", "amq.topic", { write: "^ok\\.", read: ".*" });
     const refused = await session.publish({ topic: "no/x", payload: new Uint8Array(), qos: 1, retain: false, dup: false });
     expect(refused).toMatchObject({ kind: "not-authorised", amqpReplyCode: 403 });
-    expect(refused?.message).toContain("write access to topic 'no.x'");
+    expect(refused?.message).toContain("access to topic 'no.x' in exchange 'amq.topic'");
     expect(await session.publish({ topic: "ok/x", payload: new Uint8Array(), qos: 1, retain: false, dup: false })).toBeUndefined();
     expect(lost).toEqual([]);
   });

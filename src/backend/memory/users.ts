@@ -113,7 +113,7 @@ export class UserTable {
     return {
       kind: "not-authorised",
       amqpReplyCode: 403,
-      message: `ACCESS_REFUSED - ${kind} access to topic '${routingKey}' in exchange '${exchange}' in vhost '${vhost}' refused for user '${username}'`,
+      message: `ACCESS_REFUSED - access to topic '${routingKey}' in exchange '${exchange}' in vhost '${vhost}' refused for user '${username}'`,
     };
   }
 

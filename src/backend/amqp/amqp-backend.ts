@@ -1,0 +1,125 @@
+/**
+ * `Backend` on RabbitMQ over AMQP 0-9-1 (amqplib). The only module server.ts needs from here.
+ * How it maps MQTT onto RabbitMQ: naming.ts (names, topic ⇄ routing key), headers.ts (message
+ * headers), pool.ts (authentication, connections per vhost and user), pooled-connection.ts (the
+ * channels a connection's sessions share), session.ts (queues, bindings, consumers).
+ */
+import type { Backend, BackendError, ConnectOutcome, ConnectRequest, SessionEvents } from "../backend.ts";
+import type { Logger } from "../../log.ts";
+import { checkShortString, sessionQueueName } from "./naming.ts";
+import type { OpsLease } from "./ops-channels.ts";
+import { ConnectionPool } from "./pool.ts";
+import { AmqpBackendSession, probeRead } from "./session.ts";
+
+/** Constructor options: plain values, mapped from the config in server.ts. */
+export interface AmqpBackendOptions {
+  /** `amqp://host:port` (or amqps://); the credentials and vhost come from each client. */
+  url: string;
+  /** `mqtt.exchange`: where MQTT publishes go and subscriptions bind (default amq.topic). */
+  exchange: string;
+  /** `mqtt.subscription_ttl`: `x-expires` of session queues, in ms. */
+  subscriptionTtlMs: number;
+  /** `mqtt.prefetch`: unacked deliveries per session (basic.qos per consumer). */
+  prefetch: number;
+  /** How long a successful login is reused without asking RabbitMQ again (0 = always ask). */
+  authCacheTtlMs: number;
+  /** AMQP heartbeat; default 60 s (RabbitMQ's default). */
+  heartbeatSeconds?: number;
+  log: Logger;
+  /** Passed to amqplib's connect: TLS options (ca, cert, key…), `timeout` in ms, … */
+  socketOptions?: object;
+  /** How long shutdown() waits for pending publisher confirms; default 5000 ms. */
+  shutdownFlushMs?: number;
+}
+
+export class AmqpBackend implements Backend {
+  private readonly pool: ConnectionPool;
+
+  constructor(private readonly options: AmqpBackendOptions) {
+    this.pool = new ConnectionPool({
+      url: options.url,
+      heartbeatSeconds: options.heartbeatSeconds ?? 60,
+      socketOptions: { ...(options.socketOptions as Record<string, unknown> | undefined) },
+      authCacheTtlMs: options.authCacheTtlMs,
+      prefetch: options.prefetch,
+      log: options.log,
+    });
+  }
+
+  /** AMQP connections open for a (vhost, user) pool: for tests and metrics. */
+  connectionCount(vhost: string, username: string): number {
+    return this.pool.connectionCount(vhost, username);
+  }
+
+  async connect(request: ConnectRequest, events: SessionEvents): Promise<ConnectOutcome> {
+    const queueName = sessionQueueName(request.clientId);
+    const badName = checkShortString(queueName, `session queue name for client id "${request.clientId}"`);
+    if (badName !== undefined) return { ok: false, error: badName };
+    const attached = await this.pool.attach({ username: request.username, password: request.password, vhost: request.vhost });
+    if (!attached.ok) return attached;
+    const connection = attached.connection;
+    // Takeover: the older connection's deliveries are back in the queue before we look at it.
+    await request.onAuthenticated?.();
+
+    const lease = connection.ops.lease();
+    let stored: { exists: boolean; messageCount: number } | BackendError;
+    try {
+      stored = request.cleanSession ? await discardStored(lease, queueName) : await findStored(lease, queueName);
+    } finally {
+      lease.release();
+    }
+    if ("kind" in stored) return { ok: false, error: stored };
+    if (connection.dead !== undefined) return { ok: false, error: connection.dead };
+
+    const session = new AmqpBackendSession(
+      connection,
+      queueName,
+      request.cleanSession,
+      stored,
+      { exchange: this.options.exchange, subscriptionTtlMs: this.options.subscriptionTtlMs },
+      events,
+    );
+    connection.attach(session);
+    // Nothing reaches `events` before the caller has its session (and sent CONNACK).
+    setTimeout(() => {
+      if (stored.exists) session.resumeStoredQueue();
+      if (connection.publishBlocked) session.publishBlocked(true);
+    }, 0);
+    return { ok: true, session, sessionPresent: stored.exists };
+  }
+
+  async shutdown(): Promise<void> {
+    await this.pool.shutdown(this.options.shutdownFlushMs ?? 5_000);
+  }
+}
+
+/**
+ * Clean session [MQTT-3.1.2-6]: delete any leftover session queue. queue.delete of a missing
+ * queue succeeds in RabbitMQ, so one round trip does it. A user without configure permission on
+ * the name is refused (403) even when there is nothing to delete: then a passive declare tells
+ * whether a leftover really exists, and only that is an error.
+ */
+async function discardStored(lease: OpsLease, queueName: string): Promise<{ exists: false; messageCount: 0 } | BackendError> {
+  const deleted = await lease.run((ch) => ch.deleteQueue(queueName));
+  if (deleted.ok) return { exists: false, messageCount: 0 };
+  if (deleted.error.kind === "unavailable") return deleted.error;
+  const found = await lease.run((ch) => ch.checkQueue(queueName));
+  if (found.ok) return deleted.error;
+  return found.error.amqpReplyCode === 404 ? { exists: false, messageCount: 0 } : found.error;
+}
+
+/**
+ * Non-clean session: a passive declare says whether the session queue exists (sessionPresent)
+ * without redeclaring it (no 406 if its arguments differ from ours). An empty stored queue is
+ * probed for read permission here, so a refusal is a CONNACK, not a later disconnect.
+ */
+async function findStored(lease: OpsLease, queueName: string): Promise<{ exists: boolean; messageCount: number } | BackendError> {
+  const found = await lease.run((ch) => ch.checkQueue(queueName));
+  if (!found.ok) return found.error.amqpReplyCode === 404 ? { exists: false, messageCount: 0 } : found.error;
+  const messageCount = found.value.messageCount;
+  if (messageCount === 0) {
+    const refused = await probeRead(lease, queueName);
+    if (refused !== undefined) return refused;
+  }
+  return { exists: true, messageCount };
+}

@@ -1,0 +1,152 @@
+/**
+ * One AMQP connection of a (vhost, user) pool and the channels its sessions share:
+ *
+ *   channel  | kind                         | used by                   | why this shape
+ *   ---------+------------------------------+---------------------------+--------------------------------
+ *   publish  | 1, confirm mode, shared      | every session's PUBLISH   | a publisher costs nothing of its own;
+ *            |                              | and will                  | refusals contained (publish-channel.ts)
+ *   consume  | 1, shared, many consumers    | sessions that subscribed  | per-consumer prefetch + per-tag acks
+ *            |                              |                           | make sharing safe (consumer-channel.ts)
+ *   ops      | 0..n, leased to one session  | declare/bind/unbind/      | a refused operation closes only the
+ *            | at a time, dropped on error  | delete/passive/probe      | channel of the session that caused it
+ *
+ * All three are opened lazily: a connection that only authenticated clients holds no channel.
+ * A connection carries as many sessions as come; it is "full" only when its negotiated
+ * channel_max leaves no room for another ops channel, and then the pool opens another one.
+ *
+ * Broker flow control: connection.blocked (memory/disk alarm) and a full write buffer on the
+ * publish channel both turn into `publishBlocked(true)` for every session on this connection, so
+ * their MQTT sockets stop being read; `publishBlocked(false)` when both are clear.
+ *
+ * Loss: when the connection closes (broker restart, network, heartbeat timeout, shutdown) every
+ * session on it gets `lost` once, its pending publishes fail with `unavailable`, and the pool
+ * forgets the connection; a new one is opened lazily by the next client, never in a loop.
+ */
+import type { ChannelModel } from "amqplib";
+import type { BackendError } from "../backend.ts";
+import type { Logger } from "../../log.ts";
+import { ConsumerChannel } from "./consumer-channel.ts";
+import { fromOperationError } from "./errors.ts";
+import { OpsChannels } from "./ops-channels.ts";
+import { PublishChannel } from "./publish-channel.ts";
+
+/** What a connection tells a session attached to it. */
+export interface SessionLink {
+  lost(error: BackendError): void;
+  publishBlocked(blocked: boolean): void;
+}
+
+/** RabbitMQ's default channel_max, for when amqplib does not tell us the negotiated one. */
+const DEFAULT_CHANNEL_MAX = 2047;
+/** The publish and consumer channels. */
+const SHARED_CHANNELS = 2;
+
+export class PooledConnection {
+  readonly sessions = new Set<SessionLink>();
+  readonly ops: OpsChannels;
+  readonly channelMax: number;
+  private publishChannel: PublishChannel | undefined;
+  private consumerChannel: ConsumerChannel | undefined;
+  private brokerBlocked = false;
+  private blockedNow = false;
+  private lastError: unknown;
+  /** Set once the connection is closed (or closing): why. */
+  dead: BackendError | undefined;
+
+  constructor(
+    private readonly model: ChannelModel,
+    /** e.g. `vhost '/' user 'guest' #2`, for log lines. */
+    readonly name: string,
+    private readonly prefetch: number,
+    private readonly log: Logger,
+    private readonly onClosed: (connection: PooledConnection) => void,
+  ) {
+    const negotiated = (model.connection as unknown as { channelMax?: number }).channelMax;
+    this.channelMax = typeof negotiated === "number" && negotiated > 0 ? negotiated : DEFAULT_CHANNEL_MAX;
+    this.ops = new OpsChannels(model, Math.max(1, this.channelMax - SHARED_CHANNELS));
+    model.on("error", (error: unknown) => (this.lastError = error));
+    model.on("close", () => this.handleClose());
+    model.on("blocked", (reason: unknown) => {
+      this.log.warning(`RabbitMQ blocked publishing on AMQP connection ${name}: ${String(reason)}`);
+      this.brokerBlocked = true;
+      this.updateBlocked();
+    });
+    model.on("unblocked", () => {
+      this.log.info(`RabbitMQ unblocked publishing on AMQP connection ${name}`);
+      this.brokerBlocked = false;
+      this.updateBlocked();
+    });
+  }
+
+  /** The shared confirm-mode publish channel (opened at the first publish). */
+  get publisher(): PublishChannel {
+    this.publishChannel ??= new PublishChannel(
+      this.model,
+      () => this.updateBlocked(),
+      (message) => this.log.warning(`${message} on AMQP connection ${this.name}`),
+    );
+    return this.publishChannel;
+  }
+
+  /** The shared consumer channel (opened at the first consumer). */
+  get consumers(): ConsumerChannel {
+    this.consumerChannel ??= new ConsumerChannel(this.model, this.prefetch, (message) =>
+      this.log.warning(`${message} on AMQP connection ${this.name}`),
+    );
+    return this.consumerChannel;
+  }
+
+  /** True while publishers on this connection must wait (connection.blocked or write buffer full). */
+  get publishBlocked(): boolean {
+    return this.blockedNow;
+  }
+
+  /** No room for another ops channel under channel_max: the pool should use or open another connection. */
+  get full(): boolean {
+    return this.ops.inUse + SHARED_CHANNELS >= this.channelMax;
+  }
+
+  attach(session: SessionLink): void {
+    this.sessions.add(session);
+  }
+
+  detach(session: SessionLink): void {
+    this.sessions.delete(session);
+  }
+
+  /** Waits (up to `flushTimeoutMs`) for pending publisher confirms, then closes the connection. */
+  async close(reason: BackendError, flushTimeoutMs: number): Promise<void> {
+    if (this.dead !== undefined) return;
+    if (this.publishChannel !== undefined) await this.publishChannel.flush(flushTimeoutMs);
+    this.dead ??= reason;
+    try {
+      await this.model.close();
+    } catch {
+      // Already closed by the broker: handleClose ran or will run.
+    }
+  }
+
+  private updateBlocked(): void {
+    const blocked = this.brokerBlocked || (this.publishChannel?.paused ?? false);
+    if (blocked === this.blockedNow) return;
+    this.blockedNow = blocked;
+    for (const session of [...this.sessions]) session.publishBlocked(blocked);
+  }
+
+  private handleClose(): void {
+    const error: BackendError =
+      this.dead ??
+      (this.lastError === undefined
+        ? { kind: "unavailable", message: "RabbitMQ closed the AMQP connection" }
+        : { ...fromOperationError(this.lastError), kind: "unavailable" });
+    this.dead = error;
+    this.log.info(`AMQP connection ${this.name} closed: ${error.message}`);
+    this.publishChannel?.fail(error);
+    this.consumerChannel?.close();
+    this.ops.close();
+    this.onClosed(this);
+    const sessions = [...this.sessions];
+    this.sessions.clear();
+    for (const session of sessions) session.lost(error);
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * One MQTT session on RabbitMQ, allocated lazily (DESIGN.md: spend broker resources only where
+ * MQTT semantics need them):
+ *
+ *   client does            | RabbitMQ holds for it
+ *   -----------------------+-----------------------------------------------------------------
+ *   connects only          | nothing (its pool connection is shared; no channel, no queue)
+ *   publishes              | nothing of its own: the pool's shared confirm channel
+ *   subscribes             | its session queue + one consumer on the pool's shared consumer channel
+ *
+ * Session queue `mqtt-subscription-<clientid>qos1` (naming.ts), one per session for all filters:
+ * RabbitMQ routes a message to a queue once however many bindings match, so overlapping
+ * subscriptions deliver one copy (the plugin's separate qos0/qos1 queues deliver duplicates).
+ * - non-clean: durable, `x-expires` = subscription TTL. Found at connect by a passive declare
+ *   (which also avoids a 406 when it exists with other arguments, e.g. made by the plugin) and
+ *   consumed right after `connect()` resolves, so what was stored while away is delivered.
+ * - clean: any leftover is deleted at connect; the queue made at the first SUBSCRIBE is
+ *   non-durable and auto-delete with `x-expires` as a safety net, and deleted at close.
+ *
+ * Clean-session QoS 0 subscribers get a queue of their own too (no local fan-out from a shared
+ * queue yet): simpler, exactly the plugin's semantics, and the queue is what gives them a
+ * prefetch window; the shared-queue optimisation is issue 8's to measure.
+ *
+ * Read-permission probe: basic.consume runs on the SHARED consumer channel, where a refusal would
+ * close the channel for every session on it. So before the first consume, when the queue is known
+ * to be empty, the session does a basic.get on its own ops channel (it needs the same read
+ * permission, and on an empty queue it has no side effect). On a non-empty stored queue a get
+ * would take the first message and mark it redelivered, so there we consume directly and rely on
+ * the consumer channel's recovery for the (mis-configured) case of a refusal.
+ *
+ * Invariants: calls that touch the broker (subscribe, unsubscribe, consumer start, close) run
+ * one at a time in call order (`serial`); every tag in `unsettled` came from the current
+ * registration and is acked or requeued exactly once; `events.lost` is called at most once.
+ */
+import type { ConsumeMessage, Options } from "amqplib";
+import type {
+  BackendError,
+  BackendSession,
+  DeliveryTag,
+  OutboundMessage,
+  SessionEvents,
+  SubscribeRequest,
+  SubscribeResult,
+} from "../backend.ts";
+import { DeliveryTagRef, type ConsumerRegistration } from "./consumer-channel.ts";
+import { HEADER_DUP, HEADER_PUBLISH_QOS, messageQosFromHeaders } from "./headers.ts";
+import { checkShortString, fromRoutingKey, toBindingKey, toRoutingKey } from "./naming.ts";
+import type { OpsLease } from "./ops-channels.ts";
+import type { PooledConnection, SessionLink } from "./pooled-connection.ts";
+
+export interface AmqpSessionSettings {
+  exchange: string;
+  subscriptionTtlMs: number;
+}
+
+/** basic.publish properties per [qos][dup]: built once, amqplib only reads them. */
+const PUBLISH_OPTIONS: Options.Publish[][] = [0, 1, 2].map((qos) =>
+  [false, true].map((dup) => ({
+    deliveryMode: qos === 0 ? 1 : 2,
+    headers: { [HEADER_PUBLISH_QOS]: { "!": "byte", value: qos }, [HEADER_DUP]: dup },
+  })),
+);
+
+const RESOLVED = Promise.resolve(undefined);
+
+export class AmqpBackendSession implements BackendSession, SessionLink {
+  /** "exists" once found at connect or declared by us (the queue may still expire or be deleted). */
+  private queueExists: boolean;
+  /** Ready messages in the queue when we last looked (passive or active declare). */
+  private queueMessageCount: number;
+  private registration: ConsumerRegistration | undefined;
+  private readonly unsettled = new Set<DeliveryTagRef>();
+  /** Why the session can no longer reach the broker (lost or closed); undefined while live. */
+  private ended: BackendError | undefined;
+  private closed = false;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly connection: PooledConnection,
+    readonly queueName: string,
+    private readonly cleanSession: boolean,
+    stored: { exists: boolean; messageCount: number },
+    private readonly settings: AmqpSessionSettings,
+    private readonly events: SessionEvents,
+  ) {
+    this.queueExists = stored.exists;
+    this.queueMessageCount = stored.messageCount;
+  }
+
+  publish(message: OutboundMessage): Promise<BackendError | undefined> {
+    if (this.ended !== undefined) return Promise.resolve(this.ended);
+    const routingKey = toRoutingKey(message.topic);
+    const tooLong = checkShortString(routingKey, `routing key for topic "${message.topic}"`);
+    if (tooLong !== undefined) return Promise.resolve(tooLong);
+    const { payload, qos } = message;
+    const options = PUBLISH_OPTIONS[qos]![message.dup ? 1 : 0]!;
+    const publisher = this.connection.publisher;
+    if (qos === 0) {
+      publisher.publish({
+        exchange: this.settings.exchange,
+        routingKey,
+        // A view over the caller's bytes: amqplib copies them into its frame before returning.
+        content: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+        bytes: payload.byteLength,
+        options,
+        qos,
+        resolve: undefined,
+        onRefused: (error) => this.lost(error),
+      });
+      return RESOLVED;
+    }
+    return new Promise((resolve) => {
+      publisher.publish({
+        exchange: this.settings.exchange,
+        routingKey,
+        // Copied once: kept until the confirm, for a re-publish if the shared channel is replaced.
+        content: Buffer.from(payload),
+        bytes: payload.byteLength,
+        options,
+        qos,
+        resolve,
+        onRefused: (error) => this.lost(error),
+      });
+    });
+  }
+
+  subscribe(requests: SubscribeRequest[]): Promise<SubscribeResult[]> {
+    return this.serial(async () => {
+      const failAll = (error: BackendError) => requests.map((): SubscribeResult => ({ ok: false, error }));
+      if (this.ended !== undefined) return failAll(this.ended);
+      const lease = this.connection.ops.lease();
+      let results: SubscribeResult[];
+      try {
+        const prepared = await this.prepareQueue(lease);
+        if (prepared !== undefined) return failAll(prepared);
+        results = [];
+        for (const { filter } of requests) {
+          const bindingKey = toBindingKey(filter);
+          const tooLong = checkShortString(bindingKey, `binding key for filter "${filter}"`);
+          if (tooLong !== undefined) {
+            results.push({ ok: false, error: tooLong });
+            continue;
+          }
+          const bound = await lease.run((ch) => ch.bindQueue(this.queueName, this.settings.exchange, bindingKey));
+          results.push(bound.ok ? { ok: true } : { ok: false, error: bound.error });
+        }
+      } finally {
+        lease.release();
+      }
+      if (this.registration === undefined && results.some((r) => r.ok)) {
+        const refused = await this.startConsumer();
+        if (refused !== undefined) return failAll(refused);
+      }
+      return results;
+    });
+  }
+
+  unsubscribe(filters: string[]): Promise<BackendError | undefined> {
+    return this.serial(async () => {
+      if (this.ended !== undefined) return this.ended;
+      if (!this.queueExists) return undefined; // nothing was ever bound
+      const lease = this.connection.ops.lease();
+      try {
+        for (const filter of filters) {
+          const bindingKey = toBindingKey(filter);
+          if (checkShortString(bindingKey, "binding key") !== undefined) continue; // never bound
+          const unbound = await lease.run((ch) => ch.unbindQueue(this.queueName, this.settings.exchange, bindingKey));
+          if (!unbound.ok) return unbound.error;
+        }
+        return undefined;
+      } finally {
+        lease.release();
+      }
+    });
+  }
+
+  settle(tag: DeliveryTag): void {
+    if (!(tag instanceof DeliveryTagRef) || !this.unsettled.delete(tag)) return;
+    this.connection.consumers.ack(tag);
+  }
+
+  async close(options: { clean: boolean }): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.ended ??= { kind: "unavailable", message: "the session was closed" };
+    this.connection.detach(this);
+    await this.serial(async () => {
+      await this.stopConsumer();
+      if (!options.clean || !this.queueExists || this.connection.dead !== undefined) return;
+      const lease = this.connection.ops.lease();
+      try {
+        await lease.run((ch) => ch.deleteQueue(this.queueName));
+      } finally {
+        lease.release();
+      }
+    });
+  }
+
+  /** SessionLink: the broker side is gone (connection lost, consumer cancelled, QoS 0 publish refused). */
+  lost(error: BackendError): void {
+    if (this.ended !== undefined) return;
+    this.ended = error;
+    this.connection.detach(this);
+    if (this.connection.dead === undefined) void this.serial(() => this.stopConsumer());
+    this.events.lost(error);
+  }
+
+  /** SessionLink: connection.blocked / publish channel write buffer full (or cleared). */
+  publishBlocked(blocked: boolean): void {
+    if (this.ended === undefined) this.events.publishBlocked(blocked);
+  }
+
+  /** Consumes the stored queue found at connect; called once connect() has resolved. */
+  resumeStoredQueue(): void {
+    void this.serial(async () => {
+      if (this.ended !== undefined || this.registration !== undefined || !this.queueExists) return;
+      const refused = await this.startConsumer();
+      if (refused !== undefined) this.lost(refused);
+    });
+  }
+
+  /** Declares the session queue if needed and probes read access before the first consume. */
+  private async prepareQueue(lease: OpsLease): Promise<BackendError | undefined> {
+    if (!this.queueExists) {
+      const declared = await lease.run((ch) =>
+        ch.assertQueue(this.queueName, {
+          durable: !this.cleanSession,
+          autoDelete: this.cleanSession,
+          // `long`, as the plugin declares it: RabbitMQ compares argument types on redeclare.
+          arguments: { "x-expires": { "!": "long", value: this.settings.subscriptionTtlMs } },
+        }),
+      );
+      if (!declared.ok) return declared.error;
+      this.queueExists = true;
+      this.queueMessageCount = declared.value.messageCount;
+    }
+    if (this.registration !== undefined || this.queueMessageCount > 0) return undefined;
+    return probeRead(lease, this.queueName);
+  }
+
+  private async startConsumer(): Promise<BackendError | undefined> {
+    const registration: ConsumerRegistration = {
+      queue: this.queueName,
+      onMessage: (message, tag) => this.deliver(registration, message, tag),
+      onCancelled: (error) => this.lost(error),
+    };
+    this.registration = registration;
+    const refused = await this.connection.consumers.consume(registration);
+    if (refused !== undefined && this.registration === registration) this.registration = undefined;
+    return refused;
+  }
+
+  /** Cancels the consumer and gives its unsettled deliveries back (basic.cancel alone does not). */
+  private async stopConsumer(): Promise<void> {
+    const registration = this.registration;
+    this.registration = undefined;
+    if (registration === undefined) return;
+    await this.connection.consumers.cancel(registration);
+    for (const tag of this.unsettled) this.connection.consumers.requeue(tag);
+    this.unsettled.clear();
+  }
+
+  private deliver(registration: ConsumerRegistration, message: ConsumeMessage, tag: DeliveryTagRef): void {
+    if (this.registration !== registration || this.ended !== undefined) {
+      // Arrived while we were cancelling: straight back to the queue.
+      this.connection.consumers.requeue(tag);
+      return;
+    }
+    this.unsettled.add(tag);
+    const { routingKey, redelivered } = message.fields;
+    this.events.deliver({
+      tag,
+      topic: fromRoutingKey(routingKey),
+      routingKey,
+      payload: message.content,
+      messageQos: messageQosFromHeaders(message.properties.headers),
+      redelivered,
+    });
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(work, work);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+}
+
+/**
+ * Checks read permission on `queue` with basic.get on the session's own ops channel, where a
+ * refusal closes nothing shared. Called only for a queue believed empty; should a message have
+ * arrived meanwhile, it goes straight back (marked redelivered, the price of the race).
+ */
+export async function probeRead(lease: OpsLease, queue: string): Promise<BackendError | undefined> {
+  const probed = await lease.run(async (ch) => {
+    const message = await ch.get(queue, { noAck: false });
+    if (message !== false) ch.reject(message, true);
+  });
+  return probed.ok ? undefined : probed.error;
+}
