@@ -68,7 +68,9 @@ export class SocketTransport {
   readonly localPort: number;
 
   constructor(private readonly socket: Socket<unknown>) {
-    const host = socket.remoteAddress.includes(":") ? `[${socket.remoteAddress}]` : socket.remoteAddress;
+    // Dual-stack listeners see IPv4 clients as ::ffff:a.b.c.d; show them as plain IPv4.
+    const address = socket.remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+    const host = address.includes(":") ? `[${address}]` : address;
     this.remoteAddress = `${host}:${socket.remotePort}`;
     this.localPort = socket.localPort;
   }

@@ -38,7 +38,10 @@ export class PacketReader {
     private readonly sink: PacketSink,
     limits: { maxPacketSizeBytes: number; maxPacketSizeBeforeConnectBytes: number },
   ) {
-    this.decoder = new Decoder(limits);
+    // Wildcards anywhere in a filter (`a/#/b`): the compatibility contract keeps the native
+    // plugin's AMQP semantics in MQTT syntax, so `#` need not be the last level (we deliberately
+    // accept what MQTT-4.7.1-2 forbids, as the plugin does).
+    this.decoder = new Decoder({ ...limits, multiLevelWildcardAnywhere: true });
   }
 
   /** Set once CONNECT is accepted: later packets decode for it, under the larger size limit. */

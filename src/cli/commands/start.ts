@@ -1,16 +1,68 @@
 import { defineCommand } from "citty";
+import { loadConfig } from "../../config/index.ts";
+import { createLogger } from "../../log.ts";
+import { startServer } from "../../server.ts";
+import { VERSION } from "../../version.ts";
 
+/**
+ * `rabbitmq-mqtt start [--config FILE]`: runs the adapter in the foreground (what systemd
+ * runs). A bad configuration is reported in full and exits 1 before any port opens; SIGTERM
+ * and SIGINT stop accepting, close the clients, wait for outstanding confirms and exit 0.
+ */
 export const startCommand = defineCommand({
   meta: { name: "start", description: "Run the adapter in the foreground (what systemd runs)" },
   args: {
     config: {
       type: "string",
-      description: "rabbitmq.conf-format file (default /etc/rabbitmq/rabbitmq_mqtt.conf)",
+      description: "rabbitmq.conf-format file (default $RABBITMQ_MQTT_CONFIG_FILE or /etc/rabbitmq/rabbitmq_mqtt.conf)",
     },
   },
-  async run() {
-    // TODO(issue 4): the adapter itself. Until it exists, say so instead of pretending to run.
-    console.error("rabbitmq-mqtt start: the adapter is not built yet (see issue 4)");
-    process.exitCode = 1;
+  async run({ args }) {
+    const result = loadConfig(args.config === undefined ? {} : { file: args.config });
+    const bootLog = createLogger("info");
+    for (const warning of result.warnings) bootLog.warning(warning);
+    if ("errors" in result) {
+      for (const error of result.errors) bootLog.error(error);
+      bootLog.error(`configuration is invalid (${result.errors.length} problem(s)); not starting`);
+      process.exit(1);
+    }
+    const { config } = result;
+    const log = createLogger(config.logLevel);
+    log.info(`rabbitmq-mqtt ${VERSION} starting (Bun ${Bun.version}, pid ${process.pid})`);
+    log.info(`config file: ${config.configFile ?? "none (defaults)"}; RabbitMQ: ${redactUrl(config.amqpUrl)} (from ${config.amqpUrlSource})`);
+
+    let server;
+    try {
+      server = await startServer(config, log);
+    } catch (error) {
+      log.error(`could not start: ${(error as Error).message}`);
+      process.exit(1);
+    }
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${signal} received: stopping (no new connections, closing ${server.connections.size} client(s))`);
+      await server.stop();
+      log.info("stopped");
+      process.exit(0);
+    };
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGHUP", () => {
+      log.warning("SIGHUP received: configuration reload is not supported yet; restart to apply changes");
+    });
   },
 });
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "********";
+    return parsed.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The composition root: the one place that knows the backend is AMQP and that listeners feed
+ * protocol `Connection`s. Everything below it receives plain values and interfaces.
+ *
+ *   config ─▶ AmqpBackend ─┐
+ *            registry, sessionStore ─┼─▶ Connection per socket ◀── listeners (TCP today)
+ *            keepalive sweep (1 timer) ┘
+ */
+import type { Backend } from "./backend/backend.ts";
+import { AmqpBackend } from "./backend/amqp/index.ts";
+import type { AdapterConfig } from "./config/index.ts";
+import { listenTcp, type RunningListener } from "./listeners/tcp.ts";
+import type { Logger } from "./log.ts";
+import { ClientRegistry, Connection, type ConnectionOptions } from "./protocol/index.ts";
+import { MemorySessionStore } from "./session/index.ts";
+import { BrokerWatch } from "./broker-watch.ts";
+
+/** How often idle connections are checked for keepalive and login timeouts. */
+const TIMEOUT_SWEEP_INTERVAL_MS = 1000;
+/** Client PUBLISHes awaiting a confirm before we stop reading that client. */
+const MAX_INFLIGHT_PUBLISHES_PER_CLIENT = 64;
+/** How long stop() waits for connections to close and confirms to arrive. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+export interface RunningServer {
+  readonly listeners: readonly RunningListener[];
+  /** Open MQTT connections (accepted sockets, logged in or not). */
+  readonly connections: ReadonlySet<Connection>;
+  readonly backend: Backend;
+  /** Stops accepting, closes every client (no wills: a shutdown is not a client failure), flushes confirms. */
+  stop(): Promise<void>;
+}
+
+export interface ServerOverrides {
+  /** A backend to use instead of RabbitMQ (protocol-level tests). */
+  backend?: Backend;
+}
+
+/** The protocol's options, from the `mqtt.*` keys. */
+export function connectionOptionsFrom(config: AdapterConfig): ConnectionOptions {
+  return {
+    allowAnonymous: config.allowAnonymous,
+    defaultUser: config.defaultUser,
+    defaultPass: config.defaultPass,
+    vhost: config.vhost,
+    loginTimeoutMs: config.loginTimeoutMs,
+    maxPacketSizeBytes: config.maxPacketSizeBytes,
+    maxPacketSizeBeforeConnectBytes: config.maxPacketSizeBeforeConnectBytes,
+    maxInflightPublishesPerClient: MAX_INFLIGHT_PUBLISHES_PER_CLIENT,
+  };
+}
+
+function createBackend(config: AdapterConfig, log: Logger): Backend {
+  return new AmqpBackend({
+    url: config.amqpUrl,
+    exchange: config.exchange,
+    // null = the session never expires: RabbitMQ has no "infinite" x-expires, so use its maximum.
+    subscriptionTtlMs: config.subscriptionTtlMs ?? 2 ** 31 - 1,
+    prefetch: config.prefetch,
+    authCacheTtlMs: config.authCacheTtlMs,
+    log: log.child("amqp"),
+  });
+}
+
+/**
+ * Starts the adapter: binds every configured listener (throws if one cannot be bound, before
+ * any client is served) and serves clients; RabbitMQ is reached lazily, per client, so an
+ * unreachable broker at start only means CONNACK 3 until it is back (BrokerWatch logs that).
+ */
+export async function startServer(
+  config: AdapterConfig,
+  log: Logger,
+  overrides: ServerOverrides = {},
+): Promise<RunningServer> {
+  const backend = overrides.backend ?? createBackend(config, log);
+  const watch = overrides.backend === undefined ? new BrokerWatch(config.amqpUrl, log) : undefined;
+  watch?.start();
+  const registry = new ClientRegistry();
+  const sessionStore = new MemorySessionStore();
+  const options = connectionOptionsFrom(config);
+  const connections = new Set<Connection>();
+  let nextConnectionId = 1;
+
+  const listeners: RunningListener[] = [];
+  try {
+    for (const address of config.tcpListeners) {
+      listeners.push(
+        listenTcp({
+          host: address.host,
+          port: address.port,
+          noDelay: config.tcpListenOptions.nodelay,
+          log,
+          accept(transport) {
+            const connectionId = String(nextConnectionId++);
+            const connection = new Connection(transport, {
+              backend,
+              registry,
+              sessionStore,
+              options,
+              log,
+              connectionId,
+            });
+            connections.add(connection);
+            return {
+              onData: (chunk) => connection.onData(chunk),
+              onDrain: () => connection.onDrain(),
+              onClose: (error) => {
+                connections.delete(connection);
+                connection.onClose(error);
+              },
+            };
+          },
+        }),
+      );
+    }
+  } catch (error) {
+    for (const listener of listeners) listener.stop();
+    watch?.stop();
+    await backend.shutdown();
+    throw error;
+  }
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const connection of connections) connection.checkTimeouts(now);
+  }, TIMEOUT_SWEEP_INTERVAL_MS);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const listener of listeners) listener.stop();
+      clearInterval(sweep);
+      watch?.stop();
+      const closing = Promise.all([...connections].map((connection) => connection.shutdown()));
+      await Promise.race([closing, Bun.sleep(SHUTDOWN_GRACE_MS)]);
+      await backend.shutdown();
+    })();
+    return stopping;
+  };
+
+  return { listeners, connections, backend, stop };
+}

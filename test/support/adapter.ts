@@ -1,0 +1,68 @@
+/**
+ * Starts the adapter in-process against the harness's RabbitMQ, on a free loopback port, for
+ * integration tests. Interop tests use the compiled binary instead (RABBITMQ_MQTT_BINARY).
+ *
+ *   const adapter = await startAdapter({ prefetch: 5 });
+ *   const client = await mqtt.connectAsync(adapter.url, { ... });
+ *   await adapter.stop();
+ */
+import { buildDefaults, type AdapterConfig } from "../../src/config/index.ts";
+import { createMemoryLogger, type Logger } from "../../src/log.ts";
+import { startServer, type RunningServer } from "../../src/server.ts";
+import { registerTeardown } from "./teardown.ts";
+import { rabbitmqUrl } from "./broker.ts";
+
+export interface TestAdapter {
+  /** `mqtt://127.0.0.1:PORT` */
+  readonly url: string;
+  readonly port: number;
+  readonly server: RunningServer;
+  /** Every line the adapter logged (debug and up), for assertions on log messages. */
+  readonly logLines: string[];
+  stop(): Promise<void>;
+}
+
+const running = new Set<TestAdapter>();
+registerTeardown("in-process adapters", async () => {
+  await Promise.all([...running].map((adapter) => adapter.stop()));
+});
+
+/** Starts an adapter with the defaults, the harness broker, a free port, and `overrides`. */
+export async function startAdapter(overrides: Partial<AdapterConfig> = {}): Promise<TestAdapter> {
+  const config: AdapterConfig = {
+    ...buildDefaults(),
+    amqpUrl: await rabbitmqUrl(),
+    amqpUrlSource: "test harness",
+    tcpListeners: [{ host: "127.0.0.1", port: 0 }],
+    sslListeners: [],
+    authCacheTtlMs: 0,
+    ...overrides,
+  };
+  const log = createMemoryLogger("debug");
+  const echo: Logger = process.env.ADAPTER_TEST_LOG === "1" ? wrapEcho(log) : log;
+  const server = await startServer(config, echo);
+  const port = server.listeners[0]!.port;
+  let stopped: Promise<void> | undefined;
+  const adapter: TestAdapter = {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    server,
+    logLines: log.lines,
+    stop() {
+      stopped ??= server.stop().finally(() => running.delete(adapter));
+      return stopped;
+    },
+  };
+  running.add(adapter);
+  return adapter;
+}
+
+/** ADAPTER_TEST_LOG=1 also prints the adapter's lines while a test runs (debugging). */
+function wrapEcho(log: Logger & { lines: string[] }): Logger {
+  const original = log.lines.push.bind(log.lines);
+  log.lines.push = (...items: string[]) => {
+    for (const item of items) process.stderr.write(item + "\n");
+    return original(...items);
+  };
+  return log;
+}
