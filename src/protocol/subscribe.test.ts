@@ -29,13 +29,23 @@ describe("SUBSCRIBE", () => {
     expect(world.logLines("SUBSCRIBE refused by RabbitMQ").length).toBe(1);
   });
 
-  test("a filter with a misplaced wildcard closes the connection [MQTT-4.7.1-2]", async () => {
+  test("a wildcard that does not fill its level closes the connection [MQTT-4.7.1-2]", async () => {
     const world = new TestWorld();
     const client = await world.connected();
-    // SUBSCRIBE id 1, filter "a/#/b" QoS 0, written by hand (our encoder is not the one to test here)
-    client.sendBytes("820a000100" + "05612f232f62" + "00");
+    // SUBSCRIBE id 1, filter "a/b#" QoS 0, written by hand (our encoder is not the one to test here)
+    client.sendBytes("820900010004612f622300");
     await client.closed();
     expect(world.logLines("[MQTT-4.7.1-2]").length).toBe(1);
+  });
+
+  test("'#' in the middle of a filter is accepted, as the native plugin does (AMQP semantics)", async () => {
+    const world = new TestWorld();
+    const client = await world.connected();
+    // SUBSCRIBE id 1, filter "a/#/b" QoS 0
+    client.sendBytes("820a000100" + "05612f232f62" + "00");
+    await settle();
+    expect(hex(client.takeBytes())).toBe("9003000100");
+    expect(world.broker.queueInfo("/", "mqtt-subscription-test-clientqos1")?.bindings).toEqual(["amq.topic:a.#.b"]);
   });
 
   test("UNSUBSCRIBE unbinds and answers UNSUBACK, also for a filter never subscribed", async () => {
