@@ -62,7 +62,7 @@ export class AmqpBackend implements Backend {
     await request.onAuthenticated?.();
 
     const lease = connection.ops.lease();
-    let stored: { exists: boolean; messageCount: number } | BackendError;
+    let stored: { exists: boolean } | BackendError;
     try {
       stored = request.cleanSession ? await discardStored(lease, queueName) : await findStored(lease, queueName);
     } finally {
@@ -75,7 +75,7 @@ export class AmqpBackend implements Backend {
       connection,
       queueName,
       request.cleanSession,
-      stored,
+      stored.exists,
       { exchange: this.options.exchange, subscriptionTtlMs: this.options.subscriptionTtlMs },
       events,
     );
@@ -99,27 +99,24 @@ export class AmqpBackend implements Backend {
  * the name is refused (403) even when there is nothing to delete: then a passive declare tells
  * whether a leftover really exists, and only that is an error.
  */
-async function discardStored(lease: OpsLease, queueName: string): Promise<{ exists: false; messageCount: 0 } | BackendError> {
+async function discardStored(lease: OpsLease, queueName: string): Promise<{ exists: false } | BackendError> {
   const deleted = await lease.run((ch) => ch.deleteQueue(queueName));
-  if (deleted.ok) return { exists: false, messageCount: 0 };
+  if (deleted.ok) return { exists: false };
   if (deleted.error.kind === "unavailable") return deleted.error;
   const found = await lease.run((ch) => ch.checkQueue(queueName));
   if (found.ok) return deleted.error;
-  return found.error.amqpReplyCode === 404 ? { exists: false, messageCount: 0 } : found.error;
+  return found.error.amqpReplyCode === 404 ? { exists: false } : found.error;
 }
 
 /**
  * Non-clean session: a passive declare says whether the session queue exists (sessionPresent)
- * without redeclaring it (no 406 if its arguments differ from ours). An empty stored queue is
- * probed for read permission here, so a refusal is a CONNACK, not a later disconnect.
+ * without redeclaring it (no 406 if its arguments differ from ours). A stored queue is probed for
+ * read permission here, so a refusal is a CONNACK, not a later disconnect (session.ts explains
+ * the probe).
  */
-async function findStored(lease: OpsLease, queueName: string): Promise<{ exists: boolean; messageCount: number } | BackendError> {
+async function findStored(lease: OpsLease, queueName: string): Promise<{ exists: boolean } | BackendError> {
   const found = await lease.run((ch) => ch.checkQueue(queueName));
-  if (!found.ok) return found.error.amqpReplyCode === 404 ? { exists: false, messageCount: 0 } : found.error;
-  const messageCount = found.value.messageCount;
-  if (messageCount === 0) {
-    const refused = await probeRead(lease, queueName);
-    if (refused !== undefined) return refused;
-  }
-  return { exists: true, messageCount };
+  if (!found.ok) return found.error.amqpReplyCode === 404 ? { exists: false } : found.error;
+  const refused = await probeRead(lease, queueName);
+  return refused ?? { exists: true };
 }

@@ -65,7 +65,8 @@ export class PooledConnection {
     this.channelMax = typeof negotiated === "number" && negotiated > 0 ? negotiated : DEFAULT_CHANNEL_MAX;
     this.ops = new OpsChannels(model, Math.max(1, this.channelMax - SHARED_CHANNELS));
     model.on("error", (error: unknown) => (this.lastError = error));
-    model.on("close", () => this.handleClose());
+    // amqplib emits 'error' only for close codes it deems fatal; 'close' carries the reason always.
+    model.on("close", (error: unknown) => this.handleClose(error ?? this.lastError));
     model.on("blocked", (reason: unknown) => {
       this.log.warning(`RabbitMQ blocked publishing on AMQP connection ${name}: ${String(reason)}`);
       this.brokerBlocked = true;
@@ -133,12 +134,12 @@ export class PooledConnection {
     for (const session of [...this.sessions]) session.publishBlocked(blocked);
   }
 
-  private handleClose(): void {
+  private handleClose(reason: unknown): void {
     const error: BackendError =
       this.dead ??
-      (this.lastError === undefined
+      (reason === undefined
         ? { kind: "unavailable", message: "RabbitMQ closed the AMQP connection" }
-        : { ...fromOperationError(this.lastError), kind: "unavailable" });
+        : { ...fromOperationError(reason), kind: "unavailable" });
     this.dead = error;
     this.log.info(`AMQP connection ${this.name} closed: ${error.message}`);
     this.publishChannel?.fail(error);

@@ -22,11 +22,15 @@
  * prefetch window; the shared-queue optimisation is issue 8's to measure.
  *
  * Read-permission probe: basic.consume runs on the SHARED consumer channel, where a refusal would
- * close the channel for every session on it. So before the first consume, when the queue is known
- * to be empty, the session does a basic.get on its own ops channel (it needs the same read
- * permission, and on an empty queue it has no side effect). On a non-empty stored queue a get
- * would take the first message and mark it redelivered, so there we consume directly and rely on
- * the consumer channel's recovery for the (mis-configured) case of a refusal.
+ * close the channel for every session on it (and, since a closed channel drops its consumers,
+ * delete every auto-delete clean-session queue consumed there). So before the first consume the
+ * session does a basic.get on its own ops channel: it needs the same read permission, and a
+ * refusal closes only that channel. On an empty queue the get has no side effect; on a stored,
+ * non-empty queue it takes the first message, which goes straight back with `basic.reject`
+ * (requeue) and is therefore delivered with `redelivered` (DUP) set. That spurious DUP on one
+ * message is allowed (receivers must not rely on DUP) and far cheaper than the alternative.
+ * The consumer channel still recovers from a refused consume (a queue deleted between probe and
+ * consume), see consumer-channel.ts.
  *
  * Invariants: calls that touch the broker (subscribe, unsubscribe, consumer start, close) run
  * one at a time in call order (`serial`); every tag in `unsettled` came from the current
@@ -66,8 +70,6 @@ const RESOLVED = Promise.resolve(undefined);
 export class AmqpBackendSession implements BackendSession, SessionLink {
   /** "exists" once found at connect or declared by us (the queue may still expire or be deleted). */
   private queueExists: boolean;
-  /** Ready messages in the queue when we last looked (passive or active declare). */
-  private queueMessageCount: number;
   private registration: ConsumerRegistration | undefined;
   private readonly unsettled = new Set<DeliveryTagRef>();
   /** Why the session can no longer reach the broker (lost or closed); undefined while live. */
@@ -79,12 +81,12 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
     private readonly connection: PooledConnection,
     readonly queueName: string,
     private readonly cleanSession: boolean,
-    stored: { exists: boolean; messageCount: number },
+    /** Whether the session queue existed at connect (found by the passive declare). */
+    queueExists: boolean,
     private readonly settings: AmqpSessionSettings,
     private readonly events: SessionEvents,
   ) {
-    this.queueExists = stored.exists;
-    this.queueMessageCount = stored.messageCount;
+    this.queueExists = queueExists;
   }
 
   publish(message: OutboundMessage): Promise<BackendError | undefined> {
@@ -232,9 +234,8 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
       );
       if (!declared.ok) return declared.error;
       this.queueExists = true;
-      this.queueMessageCount = declared.value.messageCount;
     }
-    if (this.registration !== undefined || this.queueMessageCount > 0) return undefined;
+    if (this.registration !== undefined) return undefined;
     return probeRead(lease, this.queueName);
   }
 
@@ -287,8 +288,8 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
 
 /**
  * Checks read permission on `queue` with basic.get on the session's own ops channel, where a
- * refusal closes nothing shared. Called only for a queue believed empty; should a message have
- * arrived meanwhile, it goes straight back (marked redelivered, the price of the race).
+ * refusal closes nothing shared. A message it happens to take goes straight back to the head of
+ * the queue (and is then delivered marked redelivered).
  */
 export async function probeRead(lease: OpsLease, queue: string): Promise<BackendError | undefined> {
   const probed = await lease.run(async (ch) => {
