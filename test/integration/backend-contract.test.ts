@@ -223,6 +223,56 @@ function backendContract(makeWorld: () => Promise<World>) {
       expect(await world.queue("/", `mqtt-subscription-${clientId}qos1`)).toBeUndefined();
     });
 
+    test("messages stored while away arrive after reconnect; the first carries redelivered (the read-permission probe)", async () => {
+      const level = uniqueName("t");
+      const clientId = uniqueName("c");
+      const backend = world.backend();
+      const first = await open(backend, { clientId, cleanSession: false });
+      await first.session.subscribe([{ filter: level, qos: 1 }]);
+      await first.session.close({ clean: false });
+      await world.publish("/", level, "s1");
+      await world.publish("/", level, "s2");
+      const second = await open(backend, { clientId, cleanSession: false });
+      expect(second.sessionPresent).toBe(true);
+      expect(second.deliveries).toEqual([]); // nothing before connect() resolved
+      await waitFor("two stored messages", () => second.deliveries.length === 2);
+      expect(second.deliveries.map((d) => [text(d.payload), d.redelivered])).toEqual([
+        ["s1", true],
+        ["s2", false],
+      ]);
+      await second.session.close({ clean: true });
+    });
+
+    test("takeover: onAuthenticated runs before the stored session is read, so the old session's unsettled delivery moves over", async () => {
+      const level = uniqueName("t");
+      const clientId = uniqueName("c");
+      const backend = world.backend();
+      const old = await open(backend, { clientId, cleanSession: false });
+      await old.session.subscribe([{ filter: level, qos: 1 }]);
+      await world.publish("/", level, "in-flight");
+      await waitFor("delivery to the old session", () => old.deliveries.length === 1);
+      let hookRan = false;
+      const next = await open(backend, {
+        clientId,
+        cleanSession: false,
+        onAuthenticated: async () => {
+          hookRan = true;
+          await old.session.close({ clean: false });
+        },
+      });
+      expect(hookRan).toBe(true);
+      expect(next.sessionPresent).toBe(true);
+      await waitFor("redelivery to the new session", () => next.deliveries.length === 1);
+      expect(next.deliveries[0]).toMatchObject({ topic: level, redelivered: true });
+      const refused = await backend.connect(
+        request({ password: "wrong", onAuthenticated: async () => void (hookRan = false) }),
+        recorder().events,
+      );
+      expect(refused.ok).toBe(false);
+      expect(hookRan).toBe(true); // never called for a client RabbitMQ refused
+      await next.session.close({ clean: true });
+    });
+
     test("clean: the queue is auto-delete and removed at close; a clean connect removes a leftover", async () => {
       const clientId = uniqueName("c");
       const backend = world.backend();

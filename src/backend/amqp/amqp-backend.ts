@@ -35,7 +35,19 @@ export interface AmqpBackendOptions {
 export class AmqpBackend implements Backend {
   private readonly pool: ConnectionPool;
 
+  /** Throws on options that cannot work (a startup error, reported before any port opens). */
   constructor(private readonly options: AmqpBackendOptions) {
+    const { prefetch, subscriptionTtlMs, authCacheTtlMs } = options;
+    if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > 65_535) {
+      throw new Error(`prefetch must be an integer 0..65535 (AMQP basic.qos prefetch-count), got ${prefetch}`);
+    }
+    if (!Number.isInteger(subscriptionTtlMs) || subscriptionTtlMs < 1) {
+      throw new Error(`subscription TTL must be a positive integer of milliseconds (queue x-expires), got ${subscriptionTtlMs}`);
+    }
+    if (!Number.isFinite(authCacheTtlMs) || authCacheTtlMs < 0) {
+      throw new Error(`authCacheTtlMs must be 0 or more milliseconds, got ${authCacheTtlMs}`);
+    }
+    if (options.exchange === "") throw new Error("exchange must not be empty (the default exchange cannot be bound to)");
     this.pool = new ConnectionPool({
       url: options.url,
       heartbeatSeconds: options.heartbeatSeconds ?? 60,
@@ -59,7 +71,11 @@ export class AmqpBackend implements Backend {
     if (!attached.ok) return attached;
     const connection = attached.connection;
     // Takeover: the older connection's deliveries are back in the queue before we look at it.
-    await request.onAuthenticated?.();
+    try {
+      await request.onAuthenticated?.();
+    } catch (error) {
+      return { ok: false, error: { kind: "failed", message: `closing the previous connection of this client id failed: ${String(error)}` } };
+    }
 
     const lease = connection.ops.lease();
     let stored: { exists: boolean } | BackendError;

@@ -4,7 +4,7 @@
  * queues, prefetch, redelivery), which the shared contract suite in
  * test/integration/backend-contract.test.ts checks against both.
  */
-import type { Backend, ConnectOutcome, ConnectRequest, SessionEvents } from "../backend.ts";
+import type { Backend, BackendError, ConnectOutcome, ConnectRequest, SessionEvents } from "../backend.ts";
 import { checkShortString, sessionQueueName } from "../amqp/naming.ts";
 import { DEFAULT_EXCHANGE, MemoryBroker } from "./broker.ts";
 import { MemoryBackendSession, type MemorySessionSettings } from "./session.ts";
@@ -49,7 +49,8 @@ export class MemoryBackend implements Backend {
     const badName = checkShortString(queueName, `session queue name for client id "${request.clientId}"`);
     if (badName !== undefined) return { ok: false, error: badName };
     // Takeover happens here: the older connection's deliveries are back in the queue before we look at it.
-    await request.onAuthenticated?.();
+    const takeover = await runOnAuthenticated(request);
+    if (takeover !== undefined) return { ok: false, error: takeover };
 
     let queueExists = broker.queueExists(request.vhost, queueName);
     if (request.cleanSession && queueExists) {
@@ -62,6 +63,10 @@ export class MemoryBackend implements Backend {
       // Consuming the stored queue needs read permission: refuse now rather than fail later.
       const error = broker.checkConsume(who, queueName);
       if (error !== undefined) return { ok: false, error };
+      // The AMQP backend checks that permission with basic.get + reject on the stored queue,
+      // which marks its first message redelivered: mirror it so protocol tests see the same DUP.
+      const head = broker.queue(request.vhost, queueName)?.ready[0];
+      if (head !== undefined) head.redelivered = true;
     }
     const session = new MemoryBackendSession(broker, who, queueName, queueExists, request.cleanSession, this.settings, events, (s) => {
       this.live.delete(s);
@@ -77,5 +82,15 @@ export class MemoryBackend implements Backend {
   /** Ends every open session with `lost(unavailable)`: the adapter is going away. */
   async shutdown(): Promise<void> {
     for (const session of [...this.live]) session.lose({ kind: "unavailable", message: "the adapter is shutting down" });
+  }
+}
+
+/** Runs the caller's takeover hook; a throw there must not escape connect(). */
+async function runOnAuthenticated(request: ConnectRequest): Promise<BackendError | undefined> {
+  try {
+    await request.onAuthenticated?.();
+    return undefined;
+  } catch (error) {
+    return { kind: "failed", message: `closing the previous connection of this client id failed: ${String(error)}` };
   }
 }
