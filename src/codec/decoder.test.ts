@@ -237,6 +237,22 @@ describe("packet size limits, checked from the fixed header before buffering", (
     decoder.feed(h("c0 00"));
     expect(decoder.next()).toBe(first);
   });
+
+  test("a failed Decoder keeps nothing: bytes fed while the connection closes are dropped, not buffered", () => {
+    // Found by bench/codec/fuzz.ts: a dead decoder used to carry every later chunk, without limit.
+    const decoder = new Decoder({ maxPacketSizeBytes: 64, maxPacketSizeBeforeConnectBytes: 64 });
+    decoder.protocolVersion = 4;
+    decoder.feed(h("30 03 0001 61 30 7f 0001 61"));
+    expect(decoder.next().kind).toBe("packet");
+    const failure = decoder.next();
+    expect(failure.kind === "error" && failure.error.reasonCode).toBe(ReasonCode.PacketTooLarge);
+    expect(decoder.bufferedBytes).toBe(0);
+    for (let i = 0; i < 100; i++) {
+      decoder.feed(new Uint8Array(1000).fill(0x30));
+      expect(decoder.next()).toBe(failure);
+    }
+    expect(decoder.bufferedBytes).toBe(0);
+  });
 });
 
 describe("before CONNECT", () => {

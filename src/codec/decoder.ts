@@ -22,7 +22,8 @@ export interface DecoderOptions extends TopicFilterOptions {
  * packets handed out are views, valid until the next feed() / next() call.
  *
  * Usage: `feed(chunk)`, then `next()` until it returns "more" or "error". After "error" the
- * stream is dead: every later next() returns the same error.
+ * stream is dead: every later next() returns the same error, and the decoder holds no bytes:
+ * whatever is fed while the connection closes is dropped (bufferedBytes stays 0).
  */
 export class Decoder {
   /**
@@ -38,6 +39,8 @@ export class Decoder {
 
   /** Adds received bytes. `chunk` must stay unchanged until next() returns "more". */
   feed(chunk: Uint8Array): void {
+    // A dead stream keeps nothing: buffering for it would only grow until the socket closes.
+    if (this.failure !== undefined) return;
     this.framer.feed(chunk);
   }
 
@@ -61,6 +64,7 @@ export class Decoder {
 
   private fail(error: DecodeError): DecodeResult {
     this.failure = { kind: "error", error };
+    this.framer.release();
     return this.failure;
   }
 }

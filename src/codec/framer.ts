@@ -55,6 +55,14 @@ export class Framer {
     this.pos = 0;
   }
 
+  /** Forgets every byte it holds (the carry too): the stream is over. */
+  release(): void {
+    this.chunk = EMPTY;
+    this.pos = 0;
+    this.carry = EMPTY;
+    this.carryStart = this.carryEnd = 0;
+  }
+
   /** Bytes received but not yet handed out as frames. */
   get bufferedBytes(): number {
     return this.carryEnd - this.carryStart + this.chunk.length - this.pos;
