@@ -128,6 +128,7 @@ export class ConnectionPool {
     const opened = await this.open(login);
     if (!opened.ok) return opened;
     if (this.shuttingDown) {
+      opened.model.on("error", () => {});
       opened.model.close().catch(() => {});
       return { ok: false, error: { kind: "unavailable", message: "the adapter is shutting down" } };
     }

@@ -118,6 +118,20 @@ export class PublishChannel {
     this.checkFlushed();
   }
 
+  /** Fails the publishes waiting for a channel: QoS >= 1 with the error, QoS 0 by ending their sessions. */
+  private failWaiting(error: BackendError): void {
+    const entries = this.waiting;
+    this.waiting = [];
+    const owners = new Set<PublishEntry["onRefused"]>();
+    for (const entry of entries) {
+      if (entry.resolve !== undefined) entry.resolve(error);
+      else owners.add(entry.onRefused);
+    }
+    for (const onRefused of owners) onRefused(error);
+    this.updatePaused();
+    this.checkFlushed();
+  }
+
   private send(channel: ConfirmChannel, entry: PublishEntry): void {
     this.unconfirmed.add(entry);
     let writable: boolean;
@@ -191,8 +205,9 @@ export class PublishChannel {
       },
       (error: unknown) => {
         this.opening = false;
-        // Opening a channel fails only when the connection is closing or out of channels.
-        this.fail(fromOperationError(error));
+        // The connection is closing (the pool will call fail()) or, in theory, out of channels:
+        // fail what waits now, and let the next publish try again.
+        this.failWaiting(fromOperationError(error));
       },
     );
   }
