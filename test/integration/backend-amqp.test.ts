@@ -286,6 +286,60 @@ describe("failures", () => {
     expect(backend.connectionCount("/", user)).toBe(1);
   });
 
+  test("broker restart mid-stream: every confirmed QoS 1 publish reaches the persistent session afterwards", async () => {
+    const backend = makeBackend();
+    const clientId = uniqueName("c");
+    const level = uniqueName("t");
+    const sub = await open(backend, { clientId, cleanSession: false });
+    await sub.session.subscribe([{ filter: level, qos: 1 }]);
+    await sub.session.close({ clean: false });
+
+    const pub = await open(backend);
+    const confirmed = new Set<string>();
+    let failures = 0;
+    let next = 0;
+    const publisher = async () => {
+      while (failures === 0) {
+        const body = String(next++);
+        const refused = await pub.session.publish({ topic: level, payload: new TextEncoder().encode(body), qos: 1, retain: false, dup: false });
+        if (refused === undefined) confirmed.add(body);
+        else failures++;
+      }
+    };
+    const publishing = Promise.all(Array.from({ length: 8 }, publisher));
+    await waitFor("a few hundred confirms", () => confirmed.size >= 300);
+    await rabbitmqctl("stop_app");
+    try {
+      await publishing; // every publisher stops at its first failure (connection lost)
+      expect(pub.lost.map((e) => e.kind)).toEqual(["unavailable"]);
+    } finally {
+      await rabbitmqctl("start_app");
+    }
+    let again: Awaited<ReturnType<typeof open>> | undefined;
+    await waitFor(
+      "the broker back",
+      async () => {
+        again = await open(backend, { clientId, cleanSession: false }).catch(() => undefined);
+        return again !== undefined;
+      },
+      30_000,
+    );
+    const received = new Set<string>();
+    await waitFor(
+      "every confirmed message",
+      () => {
+        for (const d of again!.deliveries.splice(0)) {
+          received.add(new TextDecoder().decode(d.payload));
+          again!.session.settle(d.tag);
+        }
+        return [...confirmed].every((body) => received.has(body));
+      },
+      15_000,
+    );
+    expect(again!.sessionPresent).toBe(true);
+    await again!.session.close({ clean: true });
+  }, 90_000);
+
   test("connection.blocked (memory alarm) pauses publishers until unblocked; the held publish is then confirmed", async () => {
     const backend = makeBackend();
     const { session, blocked } = await open(backend);
