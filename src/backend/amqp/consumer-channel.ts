@@ -68,9 +68,9 @@ export class ConsumerChannel {
     private readonly logWarning: (message: string) => void,
   ) {}
 
-  /** How many consumers are registered (for tests and metrics). */
-  get consumerCount(): number {
-    return this.consumers.size;
+  /** Consumers registered or being registered: how busy this channel is, for choosing one. */
+  get load(): number {
+    return this.consumers.size + this.consuming.size;
   }
 
   /** Starts consuming for `registration`; a refusal comes back as a value. */

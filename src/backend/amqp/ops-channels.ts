@@ -16,7 +16,7 @@ import type { BackendError } from "../backend.ts";
 import { fromOperationError } from "./errors.ts";
 
 /** How many healthy idle channels to keep per connection for the next operations. */
-const IDLE_KEEP = 8;
+const IDLE_KEEP = 64;
 
 /** Closes a channel that may already be closed, ignoring the outcome (nobody waits for it). */
 export function closeQuietly(channel: { close(): Promise<void> }): void {

@@ -5,12 +5,16 @@
  *   ---------+------------------------------+---------------------------+--------------------------------
  *   publish  | 1, confirm mode, shared      | every session's PUBLISH   | a publisher costs nothing of its own;
  *            |                              | and will                  | refusals contained (publish-channel.ts)
- *   consume  | 1, shared, many consumers    | sessions that subscribed  | per-consumer prefetch + per-tag acks
- *            |                              |                           | make sharing safe (consumer-channel.ts)
+ *   consume  | 1..8, shared, many consumers | sessions that subscribed  | per-consumer prefetch + per-tag acks
+ *            | each                         |                           | make sharing safe (consumer-channel.ts)
  *   ops      | 0..n, leased to one session  | declare/bind/unbind/      | a refused operation closes only the
  *            | at a time, dropped on error  | delete/passive/probe      | channel of the session that caused it
  *
  * All three are opened lazily: a connection that only authenticated clients holds no channel.
+ * A second consumer channel (up to 8) opens once each existing one carries 64 consumers: a
+ * channel's RPCs run one at a time (basic.consume is a round trip, so one channel caps how fast
+ * sessions can subscribe) and RabbitMQ runs each channel as one Erlang process (one core's worth
+ * of deliveries and acks). A session stays on the channel it started consuming on.
  * A connection carries as many sessions as come; it is "full" only when its negotiated
  * channel_max leaves no room for another ops channel, and then the pool opens another one.
  *
@@ -38,15 +42,19 @@ export interface SessionLink {
 
 /** RabbitMQ's default channel_max, for when amqplib does not tell us the negotiated one. */
 const DEFAULT_CHANNEL_MAX = 2047;
-/** The publish and consumer channels. */
-const SHARED_CHANNELS = 2;
+/** Consumer channels per connection, at most. */
+const MAX_CONSUMER_CHANNELS = 8;
+/** Consumers (registered or being registered) per consumer channel before another one opens. */
+const CONSUMERS_PER_CHANNEL = 64;
+/** The publish channel and the consumer channels, kept out of the ops channels' share. */
+const SHARED_CHANNELS = 1 + MAX_CONSUMER_CHANNELS;
 
 export class PooledConnection {
   readonly sessions = new Set<SessionLink>();
   readonly ops: OpsChannels;
   readonly channelMax: number;
   private publishChannel: PublishChannel | undefined;
-  private consumerChannel: ConsumerChannel | undefined;
+  private readonly consumerChannels: ConsumerChannel[] = [];
   private brokerBlocked = false;
   private blockedNow = false;
   private lastError: unknown;
@@ -89,12 +97,18 @@ export class PooledConnection {
     return this.publishChannel;
   }
 
-  /** The shared consumer channel (opened at the first consumer). */
-  get consumers(): ConsumerChannel {
-    this.consumerChannel ??= new ConsumerChannel(this.model, this.prefetch, (message) =>
+  /** The consumer channel a new consumer should use: the least loaded, or a new one (opened lazily). */
+  pickConsumerChannel(): ConsumerChannel {
+    let best: ConsumerChannel | undefined;
+    for (const channel of this.consumerChannels) if (best === undefined || channel.load < best.load) best = channel;
+    if (best !== undefined && (best.load < CONSUMERS_PER_CHANNEL || this.consumerChannels.length >= MAX_CONSUMER_CHANNELS)) {
+      return best;
+    }
+    const created = new ConsumerChannel(this.model, this.prefetch, (message) =>
       this.log.warning(`${message} on AMQP connection ${this.name}`),
     );
-    return this.consumerChannel;
+    this.consumerChannels.push(created);
+    return created;
   }
 
   /** True while publishers on this connection must wait (connection.blocked or write buffer full). */
@@ -143,7 +157,7 @@ export class PooledConnection {
     this.dead = error;
     this.log.info(`AMQP connection ${this.name} closed: ${error.message}`);
     this.publishChannel?.fail(error);
-    this.consumerChannel?.close();
+    for (const channel of this.consumerChannels) channel.close();
     this.ops.close();
     this.onClosed(this);
     const sessions = [...this.sessions];

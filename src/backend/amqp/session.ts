@@ -46,7 +46,7 @@ import type {
   SubscribeRequest,
   SubscribeResult,
 } from "../backend.ts";
-import { DeliveryTagRef, type ConsumerRegistration } from "./consumer-channel.ts";
+import { DeliveryTagRef, type ConsumerChannel, type ConsumerRegistration } from "./consumer-channel.ts";
 import { HEADER_DUP, HEADER_PUBLISH_QOS, messageQosFromHeaders } from "./headers.ts";
 import { checkShortString, fromRoutingKey, toBindingKey, toRoutingKey } from "./naming.ts";
 import type { OpsLease } from "./ops-channels.ts";
@@ -71,6 +71,8 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
   /** "exists" once found at connect or declared by us (the queue may still expire or be deleted). */
   private queueExists: boolean;
   private registration: ConsumerRegistration | undefined;
+  /** The shared consumer channel our consumer runs on (and our delivery tags belong to). */
+  private consumerChannel: ConsumerChannel | undefined;
   private readonly unsettled = new Set<DeliveryTagRef>();
   /** Why the session can no longer reach the broker (lost or closed); undefined while live. */
   private ended: BackendError | undefined;
@@ -178,7 +180,7 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
 
   settle(tag: DeliveryTag): void {
     if (!(tag instanceof DeliveryTagRef) || !this.unsettled.delete(tag)) return;
-    this.connection.consumers.ack(tag);
+    this.consumerChannel?.ack(tag);
   }
 
   async close(options: { clean: boolean }): Promise<void> {
@@ -246,7 +248,8 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
       onCancelled: (error) => this.lost(error),
     };
     this.registration = registration;
-    const refused = await this.connection.consumers.consume(registration);
+    this.consumerChannel = this.connection.pickConsumerChannel();
+    const refused = await this.consumerChannel.consume(registration);
     if (refused !== undefined && this.registration === registration) this.registration = undefined;
     return refused;
   }
@@ -256,15 +259,16 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
     const registration = this.registration;
     this.registration = undefined;
     if (registration === undefined) return;
-    await this.connection.consumers.cancel(registration);
-    for (const tag of this.unsettled) this.connection.consumers.requeue(tag);
+    const channel = this.consumerChannel!;
+    await channel.cancel(registration);
+    for (const tag of this.unsettled) channel.requeue(tag);
     this.unsettled.clear();
   }
 
   private deliver(registration: ConsumerRegistration, message: ConsumeMessage, tag: DeliveryTagRef): void {
     if (this.registration !== registration || this.ended !== undefined) {
       // Arrived while we were cancelling: straight back to the queue.
-      this.connection.consumers.requeue(tag);
+      this.consumerChannel?.requeue(tag);
       return;
     }
     this.unsettled.add(tag);
