@@ -188,12 +188,30 @@ export function protocolOptions(version: "3.1" | "3.1.1"): Pick<IClientOptions, 
  * refused or closed connection stays closed and shows in the test. Rejects on a refused CONNACK.
  */
 export async function connectMqttJs(url: string, options: IClientOptions): Promise<MqttClient> {
-  const client = await withTimeout(
-    mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000, ...options }, false),
-    8_000,
-    `MQTT.js CONNACK for client ${String(options.clientId)}`,
-  );
-  return client;
+  return (await connectMqttJsWithConnack(url, options)).client;
+}
+
+/** Like {@link connectMqttJs}, also returning the CONNACK's Session Present flag. */
+export async function connectMqttJsWithConnack(
+  url: string,
+  options: IClientOptions,
+): Promise<{ client: MqttClient; sessionPresent: boolean }> {
+  const client = mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000, ...options });
+  try {
+    const sessionPresent = await withTimeout(
+      new Promise<boolean>((resolve, reject) => {
+        client.once("connect", (connack) => resolve(connack.sessionPresent));
+        client.once("error", reject);
+        client.once("close", () => reject(new Error("connection closed before CONNACK")));
+      }),
+      8_000,
+      `MQTT.js CONNACK for client ${String(options.clientId)}`,
+    );
+    return { client, sessionPresent };
+  } catch (error) {
+    client.end(true);
+    throw error;
+  }
 }
 
 /**
