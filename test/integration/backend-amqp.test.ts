@@ -170,6 +170,20 @@ describe("sharing", () => {
     expect(connection!.channels).toBeLessThanOrEqual(10);
   }, 30_000);
 
+  test("a connection left without sessions is closed after idleConnectionMs; the next client opens one again", async () => {
+    const user = await addUser();
+    const backend = makeBackend({ idleConnectionMs: 300 });
+    const { session } = await open(backend, { username: user, password: "pw" });
+    await session.publish({ topic: uniqueName("t"), payload: new Uint8Array(), qos: 1, retain: false, dup: false });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(backend.connectionCount("/", user)).toBe(1); // in use: stays
+    await session.close({ clean: true });
+    await waitFor("the idle connection closed", async () => (await connectionsOf(user)).length === 0);
+    expect(backend.connectionCount("/", user)).toBe(0);
+    const again = await open(backend, { username: user, password: "pw" });
+    expect(await again.session.publish({ topic: uniqueName("t"), payload: new Uint8Array(), qos: 1, retain: false, dup: false })).toBeUndefined();
+  });
+
   test("a client that only connects and publishes creates no queue and no consumer", async () => {
     const user = await addUser();
     const backend = makeBackend();

@@ -9,6 +9,7 @@ import type { Logger } from "../../log.ts";
 import { checkShortString, sessionQueueName } from "./naming.ts";
 import type { OpsLease } from "./ops-channels.ts";
 import { ConnectionPool } from "./pool.ts";
+import type { PooledConnection } from "./pooled-connection.ts";
 import { AmqpBackendSession, probeRead } from "./session.ts";
 
 /** Constructor options: plain values, mapped from the config in server.ts. */
@@ -30,6 +31,8 @@ export interface AmqpBackendOptions {
   socketOptions?: object;
   /** How long shutdown() waits for pending publisher confirms; default 5000 ms. */
   shutdownFlushMs?: number;
+  /** An AMQP connection that has carried no session for this long is closed; default 30000 ms. */
+  idleConnectionMs?: number;
 }
 
 export class AmqpBackend implements Backend {
@@ -54,6 +57,7 @@ export class AmqpBackend implements Backend {
       socketOptions: { ...(options.socketOptions as Record<string, unknown> | undefined) },
       authCacheTtlMs: options.authCacheTtlMs,
       prefetch: options.prefetch,
+      idleConnectionMs: options.idleConnectionMs ?? 30_000,
       log: options.log,
     });
   }
@@ -70,6 +74,19 @@ export class AmqpBackend implements Backend {
     const attached = await this.pool.attach({ username: request.username, password: request.password, vhost: request.vhost });
     if (!attached.ok) return attached;
     const connection = attached.connection;
+    try {
+      return await this.openSession(connection, request, queueName, events);
+    } finally {
+      connection.unreserve();
+    }
+  }
+
+  private async openSession(
+    connection: PooledConnection,
+    request: ConnectRequest,
+    queueName: string,
+    events: SessionEvents,
+  ): Promise<ConnectOutcome> {
     // Takeover: the older connection's deliveries are back in the queue before we look at it.
     try {
       await request.onAuthenticated?.();

@@ -34,6 +34,8 @@ export interface PoolSettings {
   socketOptions: Record<string, unknown>;
   authCacheTtlMs: number;
   prefetch: number;
+  /** A connection without sessions for this long is closed. */
+  idleConnectionMs: number;
   log: Logger;
 }
 
@@ -72,8 +74,17 @@ export class ConnectionPool {
     this.target = { protocol, hostname, port, where: `${protocol}://${url.host}` };
   }
 
-  /** Authenticates `login` with RabbitMQ (or the cache) and returns a connection of its pool. */
+  /**
+   * Authenticates `login` with RabbitMQ (or the cache) and returns a connection of its pool,
+   * reserved: the caller must `attach()` a session to it or `unreserve()` it.
+   */
   async attach(login: Login): Promise<AttachOutcome> {
+    const outcome = await this.attachUnreserved(login);
+    if (outcome.ok) outcome.connection.reserve();
+    return outcome;
+  }
+
+  private async attachUnreserved(login: Login): Promise<AttachOutcome> {
     if (this.shuttingDown) return { ok: false, error: { kind: "unavailable", message: "the adapter is shutting down" } };
     const poolKey = `${login.vhost}\0${login.username}`;
     const authKey = `${poolKey}\0${createHash("sha256").update(login.password).digest("base64")}`;
@@ -137,7 +148,8 @@ export class ConnectionPool {
 
   private adopt(poolKey: string, model: amqp.ChannelModel, login: Login): PooledConnection {
     const name = `vhost '${login.vhost}' user '${login.username}' #${this.connectionCounter}`;
-    const connection = new PooledConnection(model, name, this.settings.prefetch, this.settings.log, (closed) => {
+    const { prefetch, idleConnectionMs, log } = this.settings;
+    const connection = new PooledConnection(model, name, prefetch, idleConnectionMs, log, (closed) => {
       const list = this.members.get(poolKey);
       const index = list?.indexOf(closed) ?? -1;
       if (list !== undefined && index >= 0) list.splice(index, 1);

@@ -22,6 +22,10 @@
  * publish channel both turn into `publishBlocked(true)` for every session on this connection, so
  * their MQTT sockets stop being read; `publishBlocked(false)` when both are clear.
  *
+ * Idle: a connection that has carried no session (nor a connect in progress) for
+ * `idleCloseMs` is closed, so RabbitMQ does not keep a connection per user who once connected
+ * (deployments with one RabbitMQ user per device would otherwise accumulate them).
+ *
  * Loss: when the connection closes (broker restart, network, heartbeat timeout, shutdown) every
  * session on it gets `lost` once, its pending publishes fail with `unavailable`, and the pool
  * forgets the connection; a new one is opened lazily by the next client, never in a loop.
@@ -58,6 +62,9 @@ export class PooledConnection {
   private brokerBlocked = false;
   private blockedNow = false;
   private lastError: unknown;
+  /** Connects in progress that will attach a session (or give up): the connection is not idle. */
+  private reservations = 0;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the connection is closed (or closing): why. */
   dead: BackendError | undefined;
 
@@ -66,6 +73,8 @@ export class PooledConnection {
     /** e.g. `vhost '/' user 'guest' #2`, for log lines. */
     readonly name: string,
     private readonly prefetch: number,
+    /** How long without sessions before the connection is closed. */
+    private readonly idleCloseMs: number,
     private readonly log: Logger,
     private readonly onClosed: (connection: PooledConnection) => void,
   ) {
@@ -121,19 +130,42 @@ export class PooledConnection {
     return this.ops.inUse + SHARED_CHANNELS >= this.channelMax;
   }
 
+  /** A connect is about to use this connection: keep it open until `unreserve()`. */
+  reserve(): void {
+    this.reservations++;
+    clearTimeout(this.idleTimer);
+  }
+
+  unreserve(): void {
+    this.reservations--;
+    this.checkIdle();
+  }
+
   attach(session: SessionLink): void {
     this.sessions.add(session);
+    clearTimeout(this.idleTimer);
   }
 
   detach(session: SessionLink): void {
     this.sessions.delete(session);
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.sessions.size > 0 || this.reservations > 0 || this.dead !== undefined) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.sessions.size > 0 || this.reservations > 0) return;
+      void this.close({ kind: "unavailable", message: "closed after being idle" }, 5_000);
+    }, this.idleCloseMs);
+    (this.idleTimer as { unref?: () => void }).unref?.();
   }
 
   /** Waits (up to `flushTimeoutMs`) for pending publisher confirms, then closes the connection. */
   async close(reason: BackendError, flushTimeoutMs: number): Promise<void> {
     if (this.dead !== undefined) return;
+    this.dead = reason; // from now on the pool hands this connection to nobody
     if (this.publishChannel !== undefined) await this.publishChannel.flush(flushTimeoutMs);
-    this.dead ??= reason;
     try {
       await this.model.close();
     } catch {
@@ -155,6 +187,7 @@ export class PooledConnection {
         ? { kind: "unavailable", message: "RabbitMQ closed the AMQP connection" }
         : { ...fromOperationError(reason), kind: "unavailable" });
     this.dead = error;
+    clearTimeout(this.idleTimer);
     this.log.info(`AMQP connection ${this.name} closed: ${error.message}`);
     this.publishChannel?.fail(error);
     for (const channel of this.consumerChannels) channel.close();
