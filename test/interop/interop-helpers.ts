@@ -104,6 +104,8 @@ export interface MosquittoSubOptions {
   count?: number;
   /** `-E`: exit once the subscriptions are acknowledged. */
   exitAfterSubscribe?: boolean;
+  username?: string;
+  password?: string;
 }
 
 /** A message as mosquitto_sub printed it (see SUB_FORMAT). */
@@ -137,6 +139,8 @@ export function mosquittoSub(options: MosquittoSubOptions): MosquittoSub {
   if (options.persistent === true) argv.push("-c");
   if (options.count !== undefined) argv.push("-C", String(options.count));
   if (options.exitAfterSubscribe === true) argv.push("-E");
+  if (options.username !== undefined) argv.push("-u", options.username);
+  if (options.password !== undefined) argv.push("-P", options.password);
   const child = spawnWatched(argv, { name: "mosquitto_sub" });
   const messages = (): SubMessage[] =>
     child.lines.flatMap((line) => {
