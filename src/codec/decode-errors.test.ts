@@ -67,6 +67,9 @@ const CASES: ErrorCase[] = [
   { name: "rejects U+0000 in a short string [MQTT-1.5.4-2]", version: 4, hex: pkt(0x30, "0003 610062"), reasonCode: M, fragment: "contains the null character U+0000 at byte 1; UTF-8 strings must not [MQTT-1.5.4-2]" },
   { name: "rejects U+0000 in a long string [MQTT-1.5.4-2]", version: 4, hex: pkt(0x30, `0015 ${hexOf("a".repeat(20))}00`), reasonCode: M, fragment: "U+0000 at byte 20" },
   { name: "rejects U+0000 in a client identifier", version: undefined, hex: connect(4, 0x02, "0001 00"), reasonCode: M, fragment: "U+0000", field: "CONNECT Client Identifier" },
+  // Regression: a short string whose U+0000 came after a non-ASCII character skipped the check.
+  { name: "rejects U+0000 after a non-ASCII character in a short client identifier [MQTT-1.5.4-2]", version: undefined, hex: connect(4, 0x02, "0003 c3a900"), reasonCode: M, fragment: "U+0000 at byte 2", field: "CONNECT Client Identifier" },
+  { name: "rejects U+0000 after a non-ASCII character in a short User Property [MQTT-1.5.4-2]", version: 5, hex: pkt(0x30, `${str("a")} 08 26 0003 c3a900 0000`), reasonCode: M, fragment: "U+0000 at byte 2", field: "PUBLISH User Property name" },
   { name: "rejects ill-formed UTF-8 in a user property value", version: 5, hex: pkt(0x30, `${str("t")} 06 26 ${str("k")} 0001 ff`), reasonCode: M, fragment: "not well-formed UTF-8", field: "PUBLISH User Property value" },
 
   // ---- topic names and filters

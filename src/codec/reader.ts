@@ -154,17 +154,19 @@ export class Reader {
         s += String.fromCharCode(c);
       }
       if (ascii) return s;
-    } else {
-      const nul = b.indexOf(0, start);
-      if (nul !== -1 && nul < stop) return this.nulCharacter(field, nul - start);
     }
+    // Search only the string's own bytes: indexOf on `b` would run on past `stop`, through the
+    // rest of the packet and chunk, until it met a zero byte (a whole 64 KiB payload, per topic).
+    const bytes = b.subarray(start, stop);
+    const nul = bytes.indexOf(0);
+    if (nul !== -1) return this.nulCharacter(field, nul);
     try {
-      return utf8Decoder.decode(b.subarray(start, stop));
+      return utf8Decoder.decode(bytes);
     } catch {
       this.fail(
         ReasonCode.MalformedPacket,
         field,
-        `is not well-formed UTF-8 (bytes ${hexPreview(b.subarray(start, stop))}) [MQTT-1.5.4-1] [MQTT-1.5.3-1]`,
+        `is not well-formed UTF-8 (bytes ${hexPreview(bytes)}) [MQTT-1.5.4-1] [MQTT-1.5.3-1]`,
       );
       return undefined;
     }
