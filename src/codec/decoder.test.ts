@@ -3,6 +3,7 @@ import { PacketType, ReasonCode, type ProtocolVersion } from "./constants.ts";
 import { decodePacket } from "./decode.ts";
 import { Decoder } from "./decoder.ts";
 import { encodePacket } from "./encode.ts";
+import { FRAME, Framer, NEED_MORE } from "./framer.ts";
 import type { Packet, PublishPacket } from "./packets.ts";
 import { h, prng, snapshot, utf8 } from "./test-helpers.ts";
 import { VECTORS } from "./test-vectors.ts";
@@ -102,6 +103,33 @@ describe("fragmentation: every split decodes identically", () => {
     expect(error).toBeUndefined();
     expect(packets.length).toBe(3);
     expect(packets[1]).toEqual(snapshot(publish));
+  });
+
+  test("large packets straddling chunks reuse one carry, which is given back at the next idle point", () => {
+    const framer = new Framer();
+    const big = encodePacket({ type: PacketType.Publish, topic: "big", payload: new Uint8Array(100_000).fill(7), qos: 0, retain: false, dup: false }, 4);
+    const stream = concat([big, big, big]);
+    const capacities: number[] = [];
+    let frames = 0;
+    let carry: Uint8Array | undefined;
+    // 64 KiB reads, as a socket gives them: every packet straddles two or three reads.
+    for (let at = 0; at < stream.length; at += 65536) {
+      framer.feed(stream.subarray(at, at + 65536));
+      for (let status = framer.next(4, 1 << 20); status !== NEED_MORE; status = framer.next(4, 1 << 20)) {
+        expect(status).toBe(FRAME);
+        frames++;
+        expect(framer.frameSize).toBe(big.length);
+        // Every frame came out of the same carry: no buffer per packet.
+        carry ??= framer.frameBytes;
+        expect(framer.frameBytes).toBe(carry);
+      }
+      capacities.push(framer.carryCapacityBytes);
+    }
+    expect(frames).toBe(3);
+    // Between reads a packet was partly carried, so the carry stayed; after the last read
+    // everything was handed out: the large carry is gone.
+    expect(capacities.slice(0, -1).every((c) => c >= big.length)).toBe(true);
+    expect(capacities.at(-1)).toBe(0);
   });
 
   test("feeding twice before draining keeps the bytes in order", () => {

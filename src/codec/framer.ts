@@ -22,8 +22,10 @@ export const FRAME = 0;
 export const NEED_MORE = 1;
 
 /**
- * A carry grown past this for one large packet is dropped once that packet is handed out, so an
- * idle connection does not keep a large buffer (memory per connection matters: DESIGN.md).
+ * A carry grown past this for large packets is dropped at the next idle point (every byte handed
+ * out, nothing partial carried), so an idle connection does not keep a large buffer (memory per
+ * connection matters: DESIGN.md). While large packets keep straddling chunks it is reused, not
+ * reallocated for each one.
  */
 const CARRY_KEEP_BYTES = 64 * 1024;
 const EMPTY = new Uint8Array(0);
@@ -63,6 +65,11 @@ export class Framer {
     this.carryStart = this.carryEnd = 0;
   }
 
+  /** Size of the carry buffer itself (its capacity, not what it holds): memory this stream keeps. */
+  get carryCapacityBytes(): number {
+    return this.carry.length;
+  }
+
   /** Bytes received but not yet handed out as frames. */
   get bufferedBytes(): number {
     return this.carryEnd - this.carryStart + this.chunk.length - this.pos;
@@ -77,7 +84,11 @@ export class Framer {
     if (this.carryEnd > this.carryStart) return this.nextFromCarry(version, limitBytes);
     const chunk = this.chunk;
     const start = this.pos;
-    if (start >= chunk.length) return NEED_MORE;
+    if (start >= chunk.length) {
+      // Idle point: nothing is carried. Give back a carry that a large packet grew.
+      if (this.carry.length > CARRY_KEEP_BYTES) this.carry = EMPTY;
+      return NEED_MORE;
+    }
     const status = this.checkHeader(chunk, start, chunk.length, version, limitBytes);
     if (status !== FRAME) {
       if (status === NEED_MORE) {
@@ -128,10 +139,7 @@ export class Framer {
     const carry = this.carry;
     const start = this.carryStart;
     this.carryStart += size;
-    if (this.carryStart === this.carryEnd) {
-      this.carryStart = this.carryEnd = 0;
-      if (carry.length > CARRY_KEEP_BYTES) this.carry = EMPTY;
-    }
+    if (this.carryStart === this.carryEnd) this.carryStart = this.carryEnd = 0;
     return this.handOut(carry, start, size);
   }
 
