@@ -8,8 +8,8 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import mqtt from "mqtt";
 import pkg from "../../package.json" with { type: "json" };
 import { openAmqp, rabbitmqUrl, uniqueName } from "../support/broker.ts";
-import { freePort, isPortFree, runBinary, startBinary, stripAnsi, writeConfigFile } from "../support/binary.ts";
-import { MQTT_VERSIONS, collectQueue, forwardTcp, mqttjsVersion, withTimeout, type TcpForwarder } from "./interop-helpers.ts";
+import { freePort, isPortFree, runBinary, startBinary, stripAnsi, writeConfigFile, type BinaryAdapter } from "../support/binary.ts";
+import { MQTT_VERSIONS, collectQueue, forwardTcp, mosquittoPub, mosquittoSub, mqttjsVersion, withTimeout, type TcpForwarder } from "./interop-helpers.ts";
 
 // Every wait inside a test has its own, shorter bound with a clear message; this only keeps
 // Bun's 5 s default (bunfig's `timeout` key is not read by Bun 1.4.5) from cutting them off.
@@ -192,6 +192,39 @@ describe("rabbitmq-mqtt start", () => {
       forwarder?.stop();
       expect(stopped.exitCode, stopped.output).toBe(0);
       expect(stopped.output).toContain("SIGINT received: stopping");
+    }
+  });
+
+  test("SIGTERM hands unacknowledged QoS 1 deliveries back to RabbitMQ: the next adapter redelivers them with DUP", async () => {
+    const clientId = uniqueName("kept");
+    const base = uniqueName("kept");
+    const first = await startBinary();
+    let second: BinaryAdapter | undefined;
+    try {
+      const subscriber = await mqtt.connectAsync(first.url, { clientId, clean: false, protocolVersion: 4, reconnectPeriod: 0 });
+      // MQTT.js sends a QoS 1 PUBACK from handleMessage's callback: never calling it means never acking.
+      subscriber.handleMessage = () => {};
+      const firstDelivery = new Promise<string>((resolve) => subscriber.once("message", (_t, payload) => resolve(payload.toString())));
+      await subscriber.subscribeAsync(`${base}/#`, { qos: 1 });
+      for (const n of [1, 2, 3]) {
+        const run = await mosquittoPub({ port: first.port, version: "mqttv311", topic: `${base}/n`, message: `m${n}`, qos: 1 });
+        expect(run.exitCode, run.stderr).toBe(0);
+      }
+      expect(await withTimeout(firstDelivery, 5000, "the first delivery")).toBe("m1");
+      const stopped = await first.stop("SIGTERM", STOP_WITHIN_MS);
+      expect(stopped.exitCode, stopped.output).toBe(0);
+      subscriber.end(true);
+
+      second = await startBinary();
+      const back = mosquittoSub({ port: second.port, version: "mqttv311", topics: [`${base}/#`], qos: 1, clientId, persistent: true, count: 3 });
+      expect((await back.waitForMessages(3)).map((message) => message.payload)).toEqual(["m1", "m2", "m3"]);
+      expect(back.publishPackets().map((packet) => packet.dup)).toEqual([true, true, true]);
+      expect((await back.waitForExit()).exitCode).toBe(0);
+    } finally {
+      await first.stop().catch(() => {});
+      await second?.stop();
+      const amqp = await openAmqp();
+      await amqp.channel.deleteQueue(`mqtt-subscription-${clientId}qos1`).finally(() => amqp.close());
     }
   });
 

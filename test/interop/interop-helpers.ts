@@ -119,6 +119,8 @@ export interface SubMessage {
 /** One line per message: a marker, QoS, retain flag, topic, payload (topics and payloads in these tests have no spaces). */
 const SUB_FORMAT = "MSG %q %r %t %p";
 const SUB_LINE = /^MSG (\d) (\d) (\S+) (.*)$/;
+/** `-d`: `Client x received PUBLISH (d1, q1, r0, m3, 'a/b', ... (2 bytes))`. */
+const PUBLISH_DEBUG_LINE = /received PUBLISH \(d(\d), q(\d), r(\d), m\d+, '([^']*)'/;
 
 /** A running mosquitto_sub with `-d` (debug lines tell us when the SUBACK came) and parsed messages. */
 export interface MosquittoSub extends WatchedProcess {
@@ -126,6 +128,8 @@ export interface MosquittoSub extends WatchedProcess {
   subscribed(timeoutMs?: number): Promise<number[]>;
   /** Every message printed so far. */
   messages(): SubMessage[];
+  /** The PUBLISH packets as its debug lines show them, with the DUP flag `-F` cannot print. */
+  publishPackets(): { dup: boolean; qos: number; retain: boolean; topic: string }[];
   /** Waits until at least `count` messages were printed, then returns all of them. */
   waitForMessages(count: number, timeoutMs?: number): Promise<SubMessage[]>;
 }
@@ -153,6 +157,11 @@ export function mosquittoSub(options: MosquittoSubOptions): MosquittoSub {
       return line.replace(/^Subscribed \(mid: \d+\): /, "").split(",").map((qos) => Number(qos.trim()));
     },
     messages,
+    publishPackets: () =>
+      child.lines.flatMap((line) => {
+        const match = PUBLISH_DEBUG_LINE.exec(line);
+        return match === null ? [] : [{ dup: match[1] === "1", qos: Number(match[2]), retain: match[3] === "1", topic: match[4]! }];
+      }),
     async waitForMessages(count: number, timeoutMs = 10_000) {
       let seen = 0;
       try {
