@@ -46,9 +46,15 @@ function mosquittoArgs(options: MosquittoOptions): string[] {
   return args;
 }
 
-/** mosquitto_pub of one message; resolves with the process result (exit 0 = PUBACKed for QoS 1). */
-export function mosquittoPub(options: MosquittoOptions & { topic: string; message: string; qos: 0 | 1 }): Promise<ProcessResult> {
-  return runProcess(["mosquitto_pub", ...mosquittoArgs(options), "-t", options.topic, "-m", options.message, "-q", String(options.qos)]);
+/**
+ * mosquitto_pub of one message, then DISCONNECT; resolves with the process result (exit 0 =
+ * PUBACKed for QoS 1). `will` sets --will-topic / --will-payload / --will-qos.
+ */
+export function mosquittoPub(
+  options: MosquittoOptions & { topic: string; message: string; qos: 0 | 1; will?: { topic: string; payload: string; qos: 0 | 1 } },
+): Promise<ProcessResult> {
+  const will = options.will === undefined ? [] : ["--will-topic", options.will.topic, "--will-payload", options.will.payload, "--will-qos", String(options.will.qos)];
+  return runProcess(["mosquitto_pub", ...mosquittoArgs(options), ...will, "-t", options.topic, "-m", options.message, "-q", String(options.qos)]);
 }
 
 /** A message as mosquitto_sub printed it with our format. */
