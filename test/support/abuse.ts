@@ -188,6 +188,10 @@ export class RawClient {
     this.socket.pause();
   }
 
+  resume(): void {
+    this.socket.resume();
+  }
+
   /** Closes our side (a FIN). */
   end(): void {
     this.endedByUs = true;
