@@ -104,6 +104,14 @@ describe("rabbitmq-mqtt check-config", () => {
     expect(run.stderr).not.toContain("pass-secret-4");
   });
 
+  test("a mistyped option exits 64 naming it, instead of checking the default file", async () => {
+    const file = writeConfigFile("mqtt.prefetch = 5\n");
+    const run = await runBinary(["check-config", "--cnofig", file]);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(64);
+    expect(run.stderr).toContain("rabbitmq-mqtt check-config: unknown option --cnofig; known: --config");
+    expect(run.stdout).toBe("");
+  });
+
   test("a missing file: exit 1 naming the file", async () => {
     const missing = `/nonexistent/${uniqueName("conf")}.conf`;
     const run = await runBinary(["check-config", "--config", missing]);
@@ -124,6 +132,16 @@ describe("rabbitmq-mqtt start", () => {
     expect(output).toContain("configuration is invalid (2 problem(s)); not starting");
     expect(output).not.toContain("started MQTT");
     expect(isPortFree(port)).toBe(true);
+  });
+
+  test("a mistyped option (--confg) exits 64 naming it, instead of starting on the defaults", async () => {
+    const port = freePort();
+    const file = writeConfigFile(`mqtt.listeners.tcp.default = ${port}\nadapter.amqp_url = ${harnessUrl}\n`);
+    // With the flag ignored, the adapter would run anonymous on 1883 with /etc's or the built-in config.
+    const run = await runBinary(["start", "--confg", file], { timeoutMs: 5000 });
+    expect(run.exitCode, run.stdout + run.stderr).toBe(64);
+    expect(run.stderr).toContain("rabbitmq-mqtt start: unknown option --confg; known: --config");
+    expect(run.stdout + run.stderr).not.toContain("started MQTT");
   });
 
   test("logs `started MQTT TCP Listener on [::]:PORT` and serves MQTT over IPv4 and IPv6 loopback", async () => {

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { loadConfig, renderConfig } from "../../config/index.ts";
+import { rejectUnknownFlags } from "../../install/index.ts";
 
 /**
  * `rabbitmq-mqtt check-config [--config FILE]`: validates the configuration the way `start`
@@ -14,7 +15,14 @@ export const checkConfigCommand = defineCommand({
       description: "rabbitmq.conf-format file (default $RABBITMQ_MQTT_CONFIG_FILE or /etc/rabbitmq/rabbitmq_mqtt.conf)",
     },
   },
-  run({ args }) {
+  run({ args, rawArgs }) {
+    // citty accepts any flag: a mistyped --confg would check the default file and say "valid".
+    const unknown = rejectUnknownFlags(rawArgs, { config: { type: "string" } });
+    if (unknown !== null) {
+      process.stderr.write(`rabbitmq-mqtt check-config: ${unknown}\n`);
+      process.exitCode = 64; // EX_USAGE
+      return;
+    }
     const result = loadConfig(args.config === undefined ? {} : { file: args.config });
     for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
     if ("errors" in result) {

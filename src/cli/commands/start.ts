@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { loadConfig } from "../../config/index.ts";
+import { rejectUnknownFlags } from "../../install/index.ts";
 import { createLogger } from "../../log.ts";
 import { startServer } from "../../server.ts";
 import { VERSION } from "../../version.ts";
@@ -17,7 +18,13 @@ export const startCommand = defineCommand({
       description: "rabbitmq.conf-format file (default $RABBITMQ_MQTT_CONFIG_FILE or /etc/rabbitmq/rabbitmq_mqtt.conf)",
     },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
+    // citty accepts any flag: a mistyped --confg would silently start on the default config.
+    const unknown = rejectUnknownFlags(rawArgs, { config: { type: "string" } });
+    if (unknown !== null) {
+      console.error(`rabbitmq-mqtt start: ${unknown}`);
+      process.exit(64); // EX_USAGE, before any port opens
+    }
     const result = loadConfig(args.config === undefined ? {} : { file: args.config });
     const bootLog = createLogger("info");
     for (const warning of result.warnings) bootLog.warning(warning);
