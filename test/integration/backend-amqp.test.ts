@@ -4,7 +4,7 @@
  * connection loss and broker flow control. The behaviour both backends share is in
  * backend-contract.test.ts.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import amqplib, { type ConsumeMessage } from "amqplib";
 import type { BackendError, ConnectRequest, Delivery, SessionEvents } from "../../src/backend/backend.ts";
 import { AmqpBackend } from "../../src/backend/amqp/index.ts";
@@ -13,6 +13,8 @@ import { createMemoryLogger } from "../../src/log.ts";
 import { ensureRabbitmq, openAmqp, rabbitmqctl, rabbitmqctlJson, rabbitmqUrl, uniqueName } from "../support/broker.ts";
 
 await ensureRabbitmq();
+// rabbitmqctl takes seconds per call on a busy 2-core machine: give tests and hooks room.
+setDefaultTimeout(60_000);
 const brokerUrl = `amqp://${new URL(await rabbitmqUrl()).host}`;
 
 const backends: AmqpBackend[] = [];
@@ -73,7 +75,7 @@ async function open(backend: AmqpBackend, overrides: Partial<ConnectRequest> = {
   return { ...rec, request, session: outcome.session, sessionPresent: outcome.sessionPresent };
 }
 
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

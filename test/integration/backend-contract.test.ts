@@ -4,12 +4,14 @@
  * only about RabbitMQ (queue arguments as rabbitmqctl shows them, connection sharing) is in
  * backend-amqp.test.ts.
  */
-import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Backend, BackendError, ConnectRequest, Delivery, SessionEvents } from "../../src/backend/backend.ts";
 import { ensureRabbitmq, uniqueName } from "../support/broker.ts";
 import { amqpWorld, memoryWorld, type World } from "./backend-worlds.ts";
 
 await ensureRabbitmq();
+// rabbitmqctl takes seconds per call on a busy 2-core machine: give tests and hooks room.
+setDefaultTimeout(60_000);
 
 /** What a session told its MQTT connection. */
 function recorder() {
@@ -24,7 +26,7 @@ function recorder() {
   return { events, deliveries, lost, blocked };
 }
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 3_000): Promise<void> {
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -62,7 +62,7 @@ function collector(): { pending: TapMessage[]; push(m: TapMessage): void; next(t
       if (waiter !== undefined) waiter(message);
       else pending.push(message);
     },
-    next(timeoutMs = 3_000) {
+    next(timeoutMs = 10_000) {
       const ready = pending.shift();
       if (ready !== undefined) return Promise.resolve(ready);
       return new Promise((resolve, reject) => {
