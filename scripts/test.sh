@@ -55,7 +55,7 @@ say "bun test $*"
 mkdir -p .tmp
 log=.tmp/bun-test.log
 # bun prints its summary on stderr: capture both streams.
-bun test "$@" </dev/null 2>&1 | tee "$log"
+bun test --timeout 30000 "$@" </dev/null 2>&1 | tee "$log"
 bun_status=${PIPESTATUS[0]}
 # The summary is the last " N pass" / " N fail" lines bun prints.
 test_passed="$(grep -E '^ *[0-9]+ pass$' "$log" | tail -n 1 | tr -dc '0-9')"
