@@ -50,7 +50,8 @@ export function fromDecodeError(error: DecodeError): ProtocolError {
 /** A broker refusal during CONNECT, as the CONNACK code the native plugin sends for it. */
 export function fromBackendConnectError(error: BackendError): ProtocolError {
   const reasonCode = BACKEND_CONNECT_REASON[error.kind];
-  return new ProtocolError(reasonCode, `RabbitMQ refused the login: ${error.message}`, false);
+  const what = error.kind === "unavailable" ? "login impossible, RabbitMQ is unavailable" : "RabbitMQ refused the login";
+  return new ProtocolError(reasonCode, `${what}: ${error.message}`, false);
 }
 
 const BACKEND_CONNECT_REASON: Record<BackendError["kind"], ReasonCode> = {
