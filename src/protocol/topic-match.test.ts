@@ -32,6 +32,16 @@ describe("topicMatches (AMQP topic semantics in MQTT syntax)", () => {
     ["a/b", "a/b/", false],
     ["a/b/", "a/b/", true],
     ["a/+", "a/", true],
+    // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match a `$` topic
+    ["#", "$SYS/broker/load", false],
+    ["+/broker/load", "$SYS/broker/load", false],
+    ["+/#", "$SYS", false],
+    ["#/load", "$SYS/broker/load", false],
+    ["$SYS/#", "$SYS/broker/load", true],
+    ["$SYS/+/load", "$SYS/broker/load", true],
+    ["a/#", "a/$b", true],
+    ["a/+", "a/$b", true],
+    ["#", "a$", true],
   ];
   for (const [filter, topic, matches] of cases) {
     test(`"${filter}" ${matches ? "matches" : "does not match"} "${topic}"`, () => {
@@ -50,6 +60,20 @@ describe("SubscriptionMatcher", () => {
     m.set("a/#", 0);
     expect(m.maxGrantedQos("a/x")).toBe(0);
     expect(m.maxGrantedQos("c")).toBeUndefined();
+  });
+
+  test("skips `#`/`+`-first filters for `$` topics, and says when only those matched [MQTT-4.7.2-1]", () => {
+    const m = new SubscriptionMatcher();
+    m.set("#", 2);
+    m.set("+/status", 1);
+    expect(m.maxGrantedQos("$SYS/status")).toBeUndefined();
+    expect(m.matchesIgnoringDollarRule("$SYS/status")).toBe(true);
+    expect(m.maxGrantedQos("dev/status")).toBe(2);
+    m.set("$SYS/#", 0);
+    expect(m.maxGrantedQos("$SYS/status")).toBe(0);
+    expect(m.matchesIgnoringDollarRule("other")).toBe(true);
+    m.delete("#");
+    expect(m.matchesIgnoringDollarRule("other")).toBe(false);
   });
 
   test("forgets a deleted filter", () => {

@@ -5,8 +5,11 @@
  * becomes an AMQP binding key and RabbitMQ matches those that way. Matching the way RabbitMQ did
  * is what lets us find the granted QoS of the subscription(s) a delivery came through.
  *
- * TODO(issue 7): filters starting with `#` or `+` must not match topics starting with `$`
- * (MQTT 3.1.1 §4.7.2). That needs the backend's routing to agree, so it lands with issue 7.
+ * On top of that, a filter starting with `#` or `+` does not match a topic starting with `$`
+ * [MQTT-4.7.2-1] (`$SYS/#` does). RabbitMQ's routing knows no such rule (the binding `#` routes
+ * `$SYS.x` to the queue), so the adapter applies it when a delivery arrives: one that matched only
+ * through such filters is dropped (see delivery.ts). The retained store applies it too
+ * (retained/topic-index.ts), so both paths agree.
  */
 import type { QoS } from "../codec/index.ts";
 
@@ -51,9 +54,17 @@ export function levelsMatch(filterLevels: readonly string[], topicLevels: readon
   return matched[t] === 1;
 }
 
-/** Whether topic name `topic` matches topic filter `filter` (AMQP semantics, MQTT syntax). */
+/** Whether a filter starting with a wildcard meets a topic starting with `$` [MQTT-4.7.2-1]. */
+export function excludedByDollarRule(filterLevels: readonly string[], topic: string): boolean {
+  if (topic.charCodeAt(0) !== 0x24 /* $ */) return false;
+  const first = filterLevels[0];
+  return first === "#" || first === "+";
+}
+
+/** Whether topic name `topic` matches topic filter `filter` (AMQP semantics, MQTT syntax, `$` rule). */
 export function topicMatches(filter: string, topic: string): boolean {
-  return levelsMatch(splitTopicLevels(filter), splitTopicLevels(topic));
+  const filterLevels = splitTopicLevels(filter);
+  return !excludedByDollarRule(filterLevels, topic) && levelsMatch(filterLevels, splitTopicLevels(topic));
 }
 
 /**
@@ -77,17 +88,34 @@ export class SubscriptionMatcher {
     return this.filters.size;
   }
 
-  /** The highest granted QoS over the filters matching `topic`, or undefined when none matches. */
+  /**
+   * The highest granted QoS over the filters matching `topic` (`$` rule applied), or undefined
+   * when none matches.
+   */
   maxGrantedQos(topic: string): QoS | undefined {
     if (this.filters.size === 0) return undefined;
     const topicLevels = splitTopicLevels(topic);
+    const dollar = topic.charCodeAt(0) === 0x24; /* $ */
     let best: QoS | undefined;
     for (const entry of this.filters.values()) {
-      if ((best === undefined || entry.qos > best) && levelsMatch(entry.levels, topicLevels)) {
+      if (best !== undefined && entry.qos <= best) continue;
+      if (dollar && excludedByDollarRule(entry.levels, topic)) continue;
+      if (levelsMatch(entry.levels, topicLevels)) {
         best = entry.qos;
         if (best === 2) break;
       }
     }
     return best;
+  }
+
+  /**
+   * Whether some filter matches `topic` when the `$` rule is ignored: how RabbitMQ matched it.
+   * With `maxGrantedQos` undefined this tells "routed only through `#`/`+`-first filters, which
+   * MQTT says must not match a `$` topic" apart from "routed by a binding we do not know".
+   */
+  matchesIgnoringDollarRule(topic: string): boolean {
+    const topicLevels = splitTopicLevels(topic);
+    for (const entry of this.filters.values()) if (levelsMatch(entry.levels, topicLevels)) return true;
+    return false;
   }
 }
