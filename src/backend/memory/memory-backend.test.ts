@@ -109,6 +109,32 @@ describe("memory backend: publish (MQTT → AMQP)", () => {
     expect(lost).toEqual([]);
   });
 
+  test("refusePublish simulates any broker refusal, for the publishes it picks", async () => {
+    const backend = new MemoryBackend();
+    const { session } = await open(backend);
+    backend.broker.refusePublish = (m) =>
+      m.routingKey === "bad" ? { kind: "failed", amqpReplyCode: 406, message: "PRECONDITION_FAILED - simulated" } : undefined;
+    expect(await session.publish({ topic: "bad", payload: new Uint8Array(), qos: 1, retain: false, dup: false })).toMatchObject({
+      amqpReplyCode: 406,
+    });
+    expect(await session.publish({ topic: "good", payload: new Uint8Array(), qos: 1, retain: false, dup: false })).toBeUndefined();
+    expect(backend.broker.published.map((m) => m.routingKey)).toEqual(["good"]);
+  });
+
+  test("confirmDelayMs delays QoS 1 confirms but not QoS 0", async () => {
+    const backend = new MemoryBackend();
+    const { session } = await open(backend);
+    backend.broker.confirmDelayMs = 30;
+    let confirmed = false;
+    const pending = session.publish({ topic: "a", payload: new Uint8Array(), qos: 1, retain: false, dup: false }).then(() => {
+      confirmed = true;
+    });
+    expect(await session.publish({ topic: "a", payload: new Uint8Array(), qos: 0, retain: false, dup: false })).toBeUndefined();
+    await tick();
+    expect(confirmed).toBe(false);
+    await pending;
+  });
+
   test("a refused QoS 0 publish ends the session with lost", async () => {
     const backend = new MemoryBackend();
     const { session, lost } = await open(backend);
