@@ -21,11 +21,47 @@ export function readPacketId(r: Reader, field: string, version: ProtocolVersion)
   return id;
 }
 
-/** Reads a PUBLISH whose fixed header flags are `flags` (already checked); the payload is a view. */
-export function decodePublish(r: Reader, flags: number, version: ProtocolVersion): PublishPacket | DecodeError {
+/** Topic Names longer than this are not remembered (the cache's copy is kept per connection). */
+const TOPIC_CACHE_MAX_BYTES = 256;
+
+/**
+ * The last Topic Name a connection's Decoder read, as its bytes and the validated string. Most
+ * connections publish to the same few topics over and over: when the next PUBLISH carries the
+ * same bytes, the string is reused, skipping UTF-8 decoding, the U+0000 search and topic
+ * validation, and the allocation of a new string. Holds only topics that passed validation.
+ */
+export class TopicCache {
+  /** A copy (never a view: views expire) of the topic's UTF-8 bytes; empty when nothing is cached. */
+  bytes: Uint8Array = new Uint8Array(0);
+  topic = "";
+
+  remember(source: Uint8Array, start: number, end: number, topic: string): void {
+    if (end - start > TOPIC_CACHE_MAX_BYTES || end === start) return;
+    this.bytes = source.slice(start, end);
+    this.topic = topic;
+  }
+}
+
+/**
+ * Reads a PUBLISH whose fixed header flags are `flags` (already checked); the payload is a view.
+ * `topicCache`, when given, short-cuts a Topic Name identical to the previous one.
+ */
+export function decodePublish(r: Reader, flags: number, version: ProtocolVersion, topicCache?: TopicCache): PublishPacket | DecodeError {
   const qos = ((flags >> 1) & 3) as QoS;
-  const topic = r.utf8("PUBLISH Topic Name");
-  if (topic === undefined) return r.error!;
+  const cached = topicCache !== undefined && r.skipIfString(topicCache.bytes);
+  let topic: string;
+  // Where the topic's bytes lie, to cache them once validated.
+  let topicStart = 0;
+  let topicEnd = 0;
+  if (cached) {
+    topic = topicCache.topic;
+  } else {
+    topicStart = r.pos + 2;
+    const read = r.utf8("PUBLISH Topic Name");
+    if (read === undefined) return r.error!;
+    topic = read;
+    topicEnd = r.pos;
+  }
   let packetId: number | undefined;
   if (qos > 0) {
     packetId = readPacketId(r, "PUBLISH Packet Identifier", version);
@@ -36,7 +72,9 @@ export function decodePublish(r: Reader, flags: number, version: ProtocolVersion
     properties = readProperties(r, PacketType.Publish);
     if (r.error) return r.error;
   }
-  if (topic.length === 0 && version === 5) {
+  if (cached) {
+    // Validated when it was cached.
+  } else if (topic.length === 0 && version === 5) {
     // MQTT 5: an empty Topic Name is how a sender reuses a Topic Alias (§3.3.2.1).
     if (properties?.topicAlias === undefined) {
       return r.fail(
@@ -48,7 +86,12 @@ export function decodePublish(r: Reader, flags: number, version: ProtocolVersion
   } else {
     const error = validateTopicName(topic, "PUBLISH Topic Name");
     if (error !== undefined) return r.fail(error.reasonCode, error.field, error.message);
+    topicCache?.remember(r.bytes, topicStart, topicEnd, topic);
   }
+  return publishPacket(r, flags, qos, topic, packetId, properties);
+}
+
+function publishPacket(r: Reader, flags: number, qos: QoS, topic: string, packetId: number | undefined, properties: Properties | undefined): PublishPacket {
   const payload = r.view("PUBLISH Payload", r.remaining())!;
   const packet: PublishPacket = {
     type: PacketType.Publish,

@@ -5,7 +5,7 @@
  */
 import { PACKET_TYPE_NAMES, PacketType, REASON_CODES_BY_PACKET, ReasonCode, type ProtocolVersion } from "./constants.ts";
 import { decodeConnack, decodeConnect } from "./decode-connect.ts";
-import { decodeAck, decodePublish } from "./decode-publish.ts";
+import { type TopicCache, decodeAck, decodePublish } from "./decode-publish.ts";
 import { decodeSuback, decodeSubscribe, decodeUnsuback, decodeUnsubscribe } from "./decode-subscribe.ts";
 import { DecodeError } from "./errors.ts";
 import { FixedHeader, HEADER_INCOMPLETE, HEADER_TOO_LONG, checkFirstByte, parseFixedHeader, remainingLengthTooLong } from "./fixed-header.ts";
@@ -26,7 +26,8 @@ const DISCONNECT_V3 = Object.freeze({ type: PacketType.Disconnect } as const);
 /**
  * Decodes the body of a packet whose fixed header (already checked with checkFirstByte) starts at
  * bytes[start] and is described by `header`. `version` must be known for every type but CONNECT.
- * `filterOptions` decide how SUBSCRIBE / UNSUBSCRIBE topic filters are checked.
+ * `filterOptions` decide how SUBSCRIBE / UNSUBSCRIBE topic filters are checked; `topicCache` is
+ * the connection's last PUBLISH Topic Name (see TopicCache).
  */
 export function decodeFrame(
   bytes: Uint8Array,
@@ -34,6 +35,7 @@ export function decodeFrame(
   header: FixedHeader,
   version: ProtocolVersion | undefined,
   filterOptions?: TopicFilterOptions,
+  topicCache?: TopicCache,
 ): Packet | DecodeError {
   const type = (header.firstByte >> 4) as PacketType;
   const bodyStart = start + header.headerLength;
@@ -50,7 +52,7 @@ export function decodeFrame(
       result = decodeConnack(r, v);
       break;
     case PacketType.Publish:
-      result = decodePublish(r, header.firstByte & 0x0f, v);
+      result = decodePublish(r, header.firstByte & 0x0f, v, topicCache);
       break;
     case PacketType.Puback:
     case PacketType.Pubrec:

@@ -385,3 +385,62 @@ describe("multiLevelWildcardAnywhere reaches SUBSCRIBE and UNSUBSCRIBE decoding 
 function toHexAscii(s: string): string {
   return [...s].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
 }
+
+describe("the Decoder's last-topic cache", () => {
+  const publish = (topic: string, payload = "x", extra: Partial<PublishPacket> = {}): PublishPacket => ({
+    type: PacketType.Publish, topic, payload: utf8(payload), qos: 0, retain: false, dup: false, ...extra,
+  });
+  /** Decodes `packets` (encoded for `version`) one per feed, each copied into ONE reused scratch buffer. */
+  function decodeEach(packets: PublishPacket[], version: ProtocolVersion = 4) {
+    const decoder = new Decoder(LIMITS);
+    decoder.protocolVersion = version;
+    const scratch = new Uint8Array(4096);
+    return packets.map((p) => {
+      const bytes = encodePacket(p, version);
+      scratch.fill(0xee);
+      scratch.set(bytes);
+      decoder.feed(scratch.subarray(0, bytes.length));
+      const result = decoder.next();
+      expect(decoder.next().kind).toBe("more");
+      return result.kind === "packet" ? snapshot(result.packet) : result.kind === "error" ? result.error.message : result.kind;
+    });
+  }
+
+  test("a repeated topic, a same-length different topic, a prefix and a longer one all decode as sent", () => {
+    const sent = [publish("a/b/c"), publish("a/b/c", "y"), publish("a/b/d"), publish("a/b"), publish("a/b/c/d"), publish("a/b/c", "z")];
+    // The scratch buffer is overwritten for every packet: a cache holding a view would return "a/b/c" for "a/b/d".
+    expect(decodeEach(sent)).toEqual(sent.map((p) => snapshot(p)));
+  });
+
+  test("a topic over 256 bytes and non-ASCII topics round-trip through the cache", () => {
+    const long = `${"l".repeat(300)}/x`;
+    const sent = [publish(long), publish(long), publish("ü/€/😀"), publish("ü/€/😀"), publish("ü/€/😁")];
+    expect(decodeEach(sent)).toEqual(sent.map((p) => snapshot(p)));
+  });
+
+  test("MQTT 5: an empty topic with a Topic Alias is not cached, and a cached topic's properties are still checked", () => {
+    const alias = publish("", "x", { properties: { topicAlias: 3 } });
+    const sent = [publish("t/1"), alias, publish("t/1", "x", { properties: { topicAlias: 3 } }), alias];
+    expect(decodeEach(sent, 5)).toEqual(sent.map((p) => snapshot(p)));
+    const decoder = new Decoder(LIMITS);
+    decoder.protocolVersion = 5;
+    decoder.feed(encodePacket(publish("t/1"), 5));
+    expect(decoder.next().kind).toBe("packet");
+    // Same topic, then a Topic Alias of 0 [MQTT-3.3.2-8]: the cache must not skip the property checks.
+    decoder.feed(h("30 09 0003 742f31 03 23 0000"));
+    const result = decoder.next();
+    expect(result.kind === "error" && result.error.reasonCode).toBe(ReasonCode.TopicAliasInvalid);
+  });
+
+  test("a topic that fails validation is never cached: the same bytes fail again on a new connection's stream", () => {
+    for (let i = 0; i < 2; i++) {
+      const decoder = new Decoder(LIMITS);
+      decoder.protocolVersion = 4;
+      decoder.feed(encodePacket(publish("ok"), 4));
+      expect(decoder.next().kind).toBe("packet");
+      decoder.feed(h("30 05 0003 612f23"));
+      const result = decoder.next();
+      expect(result.kind === "error" && result.error.message).toContain("[MQTT-3.3.2-2]");
+    }
+  });
+});

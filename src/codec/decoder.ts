@@ -3,6 +3,7 @@
  * stream is dead after its first error.
  */
 import type { ProtocolVersion } from "./constants.ts";
+import { TopicCache } from "./decode-publish.ts";
 import { MORE, decodeFrame } from "./decode.ts";
 import { DecodeError } from "./errors.ts";
 import { FRAME, Framer, NEED_MORE } from "./framer.ts";
@@ -33,6 +34,8 @@ export class Decoder {
    */
   protocolVersion: ProtocolVersion | undefined = undefined;
   private readonly framer = new Framer();
+  /** The last PUBLISH Topic Name this connection sent, to reuse when it repeats. */
+  private readonly topicCache = new TopicCache();
   private failure: DecodeResult | undefined = undefined;
 
   constructor(private readonly options: DecoderOptions) {}
@@ -57,7 +60,7 @@ export class Decoder {
     const status = framer.next(version, limit);
     if (status === NEED_MORE) return MORE;
     if (status !== FRAME) return this.fail(status);
-    const packet = decodeFrame(framer.frameBytes, framer.frameStart, framer.header, version, this.options);
+    const packet = decodeFrame(framer.frameBytes, framer.frameStart, framer.header, version, this.options, this.topicCache);
     if (packet instanceof DecodeError) return this.fail(packet);
     return { kind: "packet", packet, size: framer.frameSize };
   }

@@ -172,6 +172,20 @@ export class Reader {
     }
   }
 
+  /**
+   * If the UTF-8 string at the cursor has exactly the bytes `expected` (non-empty), skips it and
+   * returns true; otherwise leaves the cursor where it was and returns false.
+   */
+  skipIfString(expected: Uint8Array): boolean {
+    const length = expected.length;
+    const b = this.bytes;
+    const p = this.pos;
+    if (length === 0 || this.end - p < length + 2 || ((b[p]! << 8) | b[p + 1]!) !== length) return false;
+    for (let i = 0; i < length; i++) if (b[p + 2 + i] !== expected[i]) return false;
+    this.pos = p + 2 + length;
+    return true;
+  }
+
   private nulCharacter(field: string, offset: number): undefined {
     this.fail(
       ReasonCode.MalformedPacket,
