@@ -162,9 +162,15 @@ function safeDecode(bytes: Uint8Array, version: ProtocolVersion | undefined, opt
 
 // ---------------------------------------------------------------- inputs
 
-/** A valid packet of `version`, encoded (a copy: encodePacket may return shared constants). */
-function validPacketBytes(random: Random, version: ProtocolVersion, type?: PacketType): Uint8Array {
-  return encodePacket(randomPacket(random, version, type, { maxPayloadBytes: 70_000, largePayloadChance: 0.003 }), version).slice();
+/**
+ * A valid packet of `version`, encoded (a copy: encodePacket may return shared constants). A
+ * PUBLISH gets `topic` when one is given, so streams repeat topics as real ones do (the Decoder's
+ * topic cache then hits, and checkReencodes compares it with an uncached decode).
+ */
+function validPacketBytes(random: Random, version: ProtocolVersion, type?: PacketType, topic?: string): Uint8Array {
+  const packet = randomPacket(random, version, type, { maxPayloadBytes: 70_000, largePayloadChance: 0.003 });
+  if (topic !== undefined && packet.type === PacketType.Publish && packet.topic !== "") packet.topic = topic;
+  return encodePacket(packet, version).slice();
 }
 
 function mutated(random: Random, bytes: Uint8Array, version: ProtocolVersion): Uint8Array {
@@ -243,9 +249,10 @@ function runStream(random: Random): void {
   const parts: Uint8Array[] = [];
   const withConnect = random() < 0.5;
   if (withConnect) parts.push(validPacketBytes(random, version, PacketType.Connect));
+  const sharedTopic = random() < 0.4 ? pick(random, ["t", "sensors/device-0042/temperature", "ü/€/😀", "$SYS/x"]) : undefined;
   for (let n = 1 + int(random, 8); n > 0; n--) {
-    const type = pick(random, packetTypesOf(version).filter((t) => t !== PacketType.Connect));
-    parts.push(validPacketBytes(random, version, type));
+    const type = random() < 0.3 ? PacketType.Publish : pick(random, packetTypesOf(version).filter((t) => t !== PacketType.Connect));
+    parts.push(validPacketBytes(random, version, type, sharedTopic));
   }
   for (let i = 0; i < parts.length; i++) {
     if (random() < 0.25) parts[i] = mutated(random, parts[i]!, version);
