@@ -220,7 +220,8 @@ export class PublishChannel {
     if (closeError === undefined || this.closed) {
       // No close frame from the broker: the connection itself is going, and the pool will call
       // fail(). Should the connection still be alive after all, carry on on a fresh channel.
-      this.waiting = [...entries, ...this.waiting];
+      // QoS 0 ones were sent and their content released: at most once, they are not re-sent.
+      this.waiting = [...entries.filter((e) => e.qos > 0), ...this.waiting];
       setImmediate(() => {
         if (this.waiting.length > 0) this.ensureChannel();
       });
