@@ -43,11 +43,28 @@ export type PrivateNode = {
   rabbitmqctlPath: string;
   ctlEnv: Record<string, string>;
   baseDir: string;
+  /** The ports reserved by `StartOptions.extraPortCount`, in order. */
+  extraPorts: number[];
   stop(): Promise<void>;
 };
 
 /** Options for {@link startPrivateNode}; `startTimeoutMs` bounds boot (Erlang is slow on 2 cores). */
-export type StartOptions = { startTimeoutMs: number; log: (line: string) => void };
+export type StartOptions = {
+  startTimeoutMs: number;
+  log: (line: string) => void;
+  /**
+   * Opt-in, for a test that needs a node of its own next to the harness node (e.g. an AMQPS
+   * listener with EXTERNAL logins). None of these change the default node.
+   * `nameSuffix`: node name `rmqmqtt-test-<pid>-<suffix>@localhost` (two nodes of one process need different names).
+   */
+  nameSuffix?: string;
+  /** How many more free ports to reserve (see `PrivateNode.extraPorts`), e.g. for `listeners.ssl.1`. */
+  extraPortCount?: number;
+  /** More rabbitmq.conf lines, given the reserved extra ports. */
+  extraConfig?: (extraPorts: number[]) => string[];
+  /** Plugins to enable (the default node enables none). */
+  plugins?: string[];
+};
 
 // Ports come from below Linux's default ephemeral range (32768+), so outgoing connections
 // opened meanwhile cannot take them, and rabbitmqctl's range stays below 65536.
@@ -72,11 +89,14 @@ export async function startPrivateNode(options: StartOptions): Promise<PrivateNo
 }
 
 async function startOnce(options: StartOptions): Promise<PrivateNode> {
-  const ports = await findFreePortBlock(3 + CTL_PORT_COUNT);
+  const extraPortCount = options.extraPortCount ?? 0;
+  const ports = await findFreePortBlock(3 + CTL_PORT_COUNT + extraPortCount);
   const [amqpPort, distPort, epmdPort] = ports as [number, number, number];
   const ctlPortMin = ports[3]!;
-  const ctlPortMax = ports[ports.length - 1]!;
-  const nodeName = `rmqmqtt-test-${process.pid}@localhost`;
+  const ctlPortMax = ports[3 + CTL_PORT_COUNT - 1]!;
+  const extraPorts = ports.slice(3 + CTL_PORT_COUNT);
+  const suffix = options.nameSuffix === undefined ? "" : `-${options.nameSuffix}`;
+  const nodeName = `rmqmqtt-test-${process.pid}${suffix}@localhost`;
   const baseDir = mkdtempSync(join(tmpdir(), `rmqmqtt-test-${process.pid}-`));
   const homeDir = join(baseDir, "home");
   const logDir = join(baseDir, "log");
@@ -85,7 +105,7 @@ async function startOnce(options: StartOptions): Promise<PrivateNode> {
   // Erlang refuses a cookie file readable by others; 20 random uppercase letters like its own.
   const cookie = Array.from(randomBytes(20), (byte) => String.fromCharCode(65 + (byte % 26))).join("");
   writeFileSync(join(homeDir, ".erlang.cookie"), cookie, { mode: 0o400 });
-  writeFileSync(join(baseDir, "enabled_plugins"), "[].\n");
+  writeFileSync(join(baseDir, "enabled_plugins"), `[${(options.plugins ?? []).join(",")}].\n`);
   writeFileSync(
     join(baseDir, "rabbitmq.conf"),
     [
@@ -94,6 +114,7 @@ async function startOnce(options: StartOptions): Promise<PrivateNode> {
       "log.file.level = info",
       // Default 50 MB free on /tmp would block publishers on a small CI disk: tests would hang, not fail.
       "disk_free_limit.absolute = 10MB",
+      ...(options.extraConfig?.(extraPorts) ?? []),
       "",
     ].join("\n"),
   );
@@ -143,6 +164,7 @@ async function startOnce(options: StartOptions): Promise<PrivateNode> {
     rabbitmqctlPath: join(RABBITMQ_SBIN_DIR, "rabbitmqctl"),
     ctlEnv: erlangEnv,
     baseDir,
+    extraPorts,
     stop: () => (stopped ??= stopNode(server, epmd, watchdog, baseDir)),
   };
 
