@@ -105,8 +105,8 @@ export function mosquittoSub(
     sawSuback = resolve;
     failedEarly = reject;
   });
-  const done = (async () => {
-    let stdout = "";
+  let stdout = "";
+  const finished = (async () => {
     const decoder = new TextDecoder();
     for await (const chunk of child.stdout) {
       stdout += decoder.decode(chunk, { stream: true });
@@ -124,6 +124,12 @@ export function mosquittoSub(
       });
     return { messages, result };
   })();
+  // Bounded, with what it printed so far: a hung mosquitto_sub (e.g. reconnecting forever after
+  // the adapter closed it) fails the test with its own words.
+  const done = withTimeout(finished, ((options.timeoutSeconds ?? 10) + 5) * 1000, "mosquitto_sub to exit").catch((error: Error) => {
+    child.kill();
+    throw new Error(`${error.message}; it printed:\n${stdout}`);
+  });
   const startedBounded = withTimeout(started, 8_000, `mosquitto_sub ${options.clientId} to get its SUBACK`);
   // A test that only awaits `done` (e.g. a stored message may arrive before the SUBACK and end a
   // `-C 1` run) must not see an unhandled rejection of `started`.

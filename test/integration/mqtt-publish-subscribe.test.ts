@@ -22,6 +22,7 @@ import {
   protocolOptions,
   sessionQueue,
   waitForLogLine,
+  waitForReady,
   waitUntil,
   type ReceivedMessage,
   type TestUser,
@@ -85,17 +86,6 @@ function payloadOf(packet: RawPacket): string {
 function packetIdOf(packet: RawPacket): number {
   if (packet.cmd !== "publish" || packet.messageId === undefined) throw new Error(`expected a QoS 1 PUBLISH, got ${JSON.stringify(packet)}`);
   return packet.messageId;
-}
-
-/** Waits until `clientId`'s session queue in "/" has `unacked` unacknowledged and `ready` ready messages. */
-function queueShows(clientId: string, unacked: number, ready: number): Promise<true> {
-  return waitUntil(
-    async () => {
-      const [row] = await listQueues("/", sessionQueue(clientId));
-      return row?.messages_unacknowledged === unacked && row.messages_ready === ready;
-    },
-    `session queue of ${clientId} to show ${unacked} unacked and ${ready} ready`,
-  );
 }
 
 /** Messages up to and including the one with payload `marker` (see mqtt-support.ts on markers). */
@@ -324,14 +314,15 @@ describe("flow control", () => {
       expect(await raw.next("SUBACK")).toMatchObject({ cmd: "suback", granted: [1] });
       for (let i = 0; i < total; i++) await publisher.publishAsync(topic, `m${i}`, { qos: 1 });
 
-      // RabbitMQ holds the rest back: 3 unacked at the client, 7 ready in the queue.
-      await queueShows(clientId, prefetch, total - prefetch);
+      // RabbitMQ holds the rest back: all 10 were confirmed (PUBACKed), 7 are still ready, so
+      // exactly 3 went to the consumer, and none was acked.
+      await waitForReady(sessionQueue(clientId), total - prefetch);
       const first = raw.takeUnread();
       expect(first.map(payloadOf)).toEqual(["m0", "m1", "m2"]);
 
       // One PUBACK frees one slot: exactly one more arrives.
       raw.send({ cmd: "puback", messageId: packetIdOf(first[0]!) });
-      await queueShows(clientId, prefetch, total - prefetch - 1);
+      await waitForReady(sessionQueue(clientId), total - prefetch - 1);
       const fourth = await raw.next("the PUBLISH after one PUBACK");
       expect(payloadOf(fourth)).toBe("m3");
       expect(raw.takeUnread()).toEqual([]);
@@ -345,7 +336,11 @@ describe("flow control", () => {
         received.push(payloadOf(packet));
       }
       expect(received).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
-      await queueShows(clientId, 0, 0);
+      // And RabbitMQ got every ack: nothing left, ready or unacknowledged.
+      await waitUntil(async () => {
+        const [row] = await listQueues("/", sessionQueue(clientId));
+        return row?.messages === 0;
+      }, "the session queue to be empty (all PUBACKs acked to RabbitMQ)");
     } finally {
       raw.destroy();
       await endAll(publisher);

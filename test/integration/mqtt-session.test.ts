@@ -20,7 +20,9 @@ import {
   protocolOptions,
   sessionQueue,
   TEST_TIMEOUT_MS,
+  readyCount,
   waitForQueue,
+  waitForQueueListed,
   type QueueRow,
 } from "./mqtt-support.ts";
 
@@ -65,7 +67,7 @@ describe("clean session [MQTT-3.1.2-6]", () => {
       expect(row).toMatchObject({ durable: false, auto_delete: true });
       if (abrupt) await client.endAsync(true);
       else await client.endAsync();
-      await waitForQueue("/", sessionQueue(clientId), false);
+      await waitForQueue(sessionQueue(clientId), false);
     }
   });
 
@@ -80,7 +82,7 @@ describe("clean session [MQTT-3.1.2-6]", () => {
       expect: 1,
     });
     expect(result.messages).toHaveLength(1);
-    await waitForQueue("/", sessionQueue(clientId), false);
+    await waitForQueue(sessionQueue(clientId), false);
   });
 });
 
@@ -97,7 +99,7 @@ describe("persistent session", () => {
       await endAll(client);
     }
     // Still there after the client left.
-    expect(await queueRow(clientId)).toBeDefined();
+    expect(await readyCount(sessionQueue(clientId))).toBe(0);
     await connackOf(adapter.url, { clientId, clean: true }); // clean CONNECT: removes it
   });
 
@@ -157,7 +159,7 @@ describe("persistent session", () => {
     await first.started;
     first.kill();
     await first.done;
-    await waitForQueue("/", sessionQueue(clientId), true);
+    await waitForQueue(sessionQueue(clientId), true);
     expect((await mosquittoPub({ port: adapter.port, version: "mqttv311", clientId: uniqueName("mp"), topic: `${clientId}/x`, message: "kept", qos: 1 })).exitCode).toBe(0);
     const back = mosquittoSub({ ...options, filters: [`${clientId}/#`], qos: 1, count: 1 });
     try {
@@ -214,11 +216,11 @@ describe("persistent session", () => {
     const client = await connectMqttJs(adapter.url, { clientId, clean: false });
     await client.subscribeAsync(`${clientId}/t`, { qos: 1 });
     await client.endAsync();
-    expect(await queueRow(clientId)).toBeDefined();
+    expect(await readyCount(sessionQueue(clientId))).toBe(0);
 
     const clean = await connackOf(adapter.url, { clientId, clean: true });
     expect(clean).toEqual({ returnCode: 0, sessionPresent: false });
-    expect(await queueRow(clientId)).toBeUndefined();
+    expect(await readyCount(sessionQueue(clientId))).toBeUndefined();
     expect(await connackSessionPresent(clientId)).toBe(false);
   });
 });
@@ -234,7 +236,7 @@ describe("x-expires does its job", () => {
       await client.endAsync();
       // AMQP, not rabbitmqctl (an Erlang VM start), to look before the 2 s are over.
       expect((await amqp.channel.checkQueue(sessionQueue(clientId))).queue).toBe(sessionQueue(clientId));
-      await waitForQueue("/", sessionQueue(clientId), false);
+      await waitForQueueListed("/", sessionQueue(clientId), false);
     } finally {
       await amqp.close();
       await shortLived.stop();

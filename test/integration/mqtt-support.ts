@@ -11,7 +11,7 @@
  * unwanted message would have arrived before it. No fixed sleeps, no flaky "long enough".
  */
 import mqtt, { type IClientOptions, type MqttClient, type IPublishPacket } from "mqtt";
-import { rabbitmqctl, rabbitmqctlJson, uniqueName } from "../support/broker.ts";
+import { openAmqp, rabbitmqctl, rabbitmqctlJson, uniqueName, type AmqpSession } from "../support/broker.ts";
 
 /**
  * Timeout for beforeAll/afterAll hooks: they create users and vhosts with rabbitmqctl (an Erlang
@@ -167,13 +167,52 @@ export function sessionQueue(clientId: string): string {
   return `mqtt-subscription-${clientId}qos1`;
 }
 
-/** Waits until `vhost` has (or, with `present` false, no longer has) the queue `name`. */
-export function waitForQueue(vhost: string, name: string, present: boolean): Promise<true> {
+/**
+ * Waits until the listing of `vhost` shows (or, with `present` false, no longer shows) the queue
+ * `name`. rabbitmqctl starts an Erlang VM per call: prefer {@link waitForQueue} unless the check
+ * must not touch the queue (a passive declare counts as use for x-expires).
+ */
+export function waitForQueueListed(vhost: string, name: string, present: boolean): Promise<true> {
   return waitUntil(
     async () => (await listQueues(vhost, name)).some((row) => row.name === name) === present,
-    `queue ${name} in vhost ${vhost} to be ${present ? "declared" : "deleted"}`,
+    `queue ${name} in vhost ${vhost} to be ${present ? "listed" : "gone from the listing"}`,
     { intervalMs: 100 },
   );
+}
+
+let probe: Promise<AmqpSession> | undefined;
+
+/**
+ * Ready messages in queue `name` of vhost "/" by a passive queue.declare over AMQP (fast, unlike
+ * rabbitmqctl), or undefined when the queue does not exist. One channel per call: a 404 closes it.
+ */
+export async function readyCount(name: string): Promise<number | undefined> {
+  probe ??= openAmqp(); // closed by the harness after the last test file
+  const { connection } = await probe;
+  const channel = await connection.createChannel();
+  channel.on("error", () => {});
+  try {
+    return (await channel.checkQueue(name)).messageCount;
+  } catch (error) {
+    if (/404|NOT_FOUND/.test(String(error))) return undefined;
+    throw error;
+  } finally {
+    await channel.close().catch(() => {});
+  }
+}
+
+/** Waits until queue `name` in vhost "/" exists (or, with `present` false, is gone). */
+export function waitForQueue(name: string, present: boolean): Promise<true> {
+  return waitUntil(
+    async () => ((await readyCount(name)) !== undefined) === present,
+    `queue ${name} to be ${present ? "declared" : "deleted"}`,
+    { intervalMs: 25 },
+  );
+}
+
+/** Waits until queue `name` in vhost "/" has exactly `ready` ready messages. */
+export function waitForReady(name: string, ready: number): Promise<true> {
+  return waitUntil(async () => (await readyCount(name)) === ready, `queue ${name} to hold ${ready} ready message(s)`, { intervalMs: 25 });
 }
 
 // --- MQTT.js ------------------------------------------------------------------------------------
