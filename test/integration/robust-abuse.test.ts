@@ -11,7 +11,7 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { ABUSE_CASES, captureTlsClientHello, hex, inBatches, RawClient, type AbuseCase, type AbuseContext } from "../support/abuse.ts";
 import { startAdapter, type TestAdapter } from "../support/adapter.ts";
 import { ensureRabbitmq, uniqueName } from "../support/broker.ts";
-import { Qos1Traffic } from "./robust-traffic.ts";
+import { Qos1Traffic, waitUntil } from "./robust-traffic.ts";
 
 await ensureRabbitmq();
 
@@ -56,14 +56,6 @@ async function runCase(abuse: AbuseCase, context: AbuseContext): Promise<Outcome
 function closingLines(port: number): string[] {
   const marker = `closing MQTT connection from 127.0.0.1:${port}: `;
   return adapter.logLines.filter((line) => line.includes(marker));
-}
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
 }
 
 describe("abusive connections next to well-behaved clients", () => {

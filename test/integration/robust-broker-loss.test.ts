@@ -18,7 +18,7 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { CONNACK, connectPacket, DISCONNECT, hex, RawClient } from "../support/abuse.ts";
 import { startAdapter, type TestAdapter } from "../support/adapter.ts";
 import { ensureRabbitmq, openAmqp, rabbitmqctl, rabbitmqctlJson, uniqueName } from "../support/broker.ts";
-import { Qos1Traffic } from "./robust-traffic.ts";
+import { Qos1Traffic, waitUntil } from "./robust-traffic.ts";
 
 await ensureRabbitmq();
 
@@ -51,15 +51,6 @@ function nextEvent(client: MqttClient, event: "close" | "connect", what: string,
       resolve();
     });
   });
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs: number, stepMs = 50): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(stepMs);
-  }
-  return Date.now() - started;
 }
 
 async function queueMessages(name: string): Promise<number | undefined> {
@@ -146,6 +137,7 @@ async function runScenario(name: string, scenario: Scenario): Promise<void> {
     // The will was not published (its session was the thing lost), and the log says so.
     expect(await queueMessages(willQueue)).toBe(0);
     expect(adapter.logLines.some((line) => line.includes(`client ${bystanderId}>`) && line.includes(`the will to ${JSON.stringify(willTopic)} was not published`))).toBe(true);
+    expect(adapter.logLines.filter((line) => line.includes("[error]"))).toEqual([]);
   } finally {
     await traffic.stop(5_000).catch(() => {});
     await Promise.all(clients.map((client) => client.endAsync(true).catch(() => {})));

@@ -142,3 +142,23 @@ export class Qos1Traffic {
     for (const waiter of [...this.waiters]) waiter();
   }
 }
+
+/**
+ * Polls `check` every `stepMs` until it holds; rejects after `timeoutMs` with `what` (a function
+ * to describe the state at the time of failure). Resolves with the time it took, in ms.
+ */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string | (() => string),
+  timeoutMs: number,
+  stepMs = 50,
+): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`gave up after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`);
+    }
+    await Bun.sleep(stepMs);
+  }
+  return Date.now() - started;
+}

@@ -93,6 +93,24 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Splits a byte stream of whole packets (what a RawClient received) into type, flags and body. */
+export function splitPackets(bytes: Uint8Array): Array<{ type: number; flags: number; body: Uint8Array }> {
+  const packets: Array<{ type: number; flags: number; body: Uint8Array }> = [];
+  let at = 0;
+  while (at < bytes.length) {
+    let length = 0;
+    let i = at + 1;
+    for (let shift = 0; i < bytes.length; i++, shift += 7) {
+      length += (bytes[i]! & 0x7f) << shift;
+      if ((bytes[i]! & 0x80) === 0) break;
+    }
+    if (i + 1 + length > bytes.length) break; // a packet still arriving
+    packets.push({ type: bytes[at]! >> 4, flags: bytes[at]! & 0x0f, body: bytes.subarray(i + 1, i + 1 + length) });
+    at = i + 1 + length;
+  }
+  return packets;
+}
+
 export function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 }
