@@ -73,6 +73,12 @@ export interface OutboundMessage {
   qos: QoS;
   retain: boolean;
   dup: boolean;
+  /**
+   * Resolve only once the broker confirmed the message, even at QoS 0 (which otherwise resolves
+   * when sent). A retained message is stored only after RabbitMQ accepted it, so that a publish
+   * RabbitMQ refuses (write or topic permission) never becomes a retained message.
+   */
+  confirm?: boolean;
 }
 
 /** A message from the broker for this session. */

@@ -9,6 +9,7 @@ import { ReasonCode, type ConnectPacket } from "../codec/index.ts";
 import type { ConnectionOptions } from "./options.ts";
 import { ProtocolError } from "./errors.ts";
 import type { ClientRegistry, RegisteredClient } from "./registry.ts";
+import type { CertificateIdentity } from "./transport.ts";
 
 /** What to log in with, once the CONNECT passed every local check. */
 export interface ConnectDecision {
@@ -22,6 +23,8 @@ export interface ConnectDecision {
   vhost: string;
   /** The login used mqtt.default_user / mqtt.default_pass. */
   anonymous: boolean;
+  /** Set when the user is the client certificate's (mqtt.ssl_cert_login): the backend logs in with it; password is "". */
+  clientCertificate?: Uint8Array;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -52,6 +55,7 @@ export function checkConnect(
   packet: ConnectPacket,
   options: ConnectionOptions,
   newClientId: () => string = generateClientId,
+  certificate?: CertificateIdentity,
 ): ConnectDecision | ProtocolError {
   if (packet.protocolVersion === 5) {
     // TODO(MQTT 5): CONNACK properties, session expiry, reason codes in acks, topic aliases.
@@ -80,7 +84,7 @@ export function checkConnect(
     clientIdGenerated = true;
   }
 
-  const credentials = resolveCredentials(packet, options);
+  const credentials = resolveCredentials(packet, options, certificate);
   if (credentials instanceof ProtocolError) return credentials;
   return { clientId, clientIdGenerated, ...credentials };
 }
@@ -90,13 +94,22 @@ export function checkConnect(
  * CONNACK 4; neither → mqtt.default_user / mqtt.default_pass when mqtt.allow_anonymous, else
  * CONNACK 4. (The native plugin answers 4, "bad user name or password", when there are no
  * credentials at all — not 5 — so clients that branch on the code behave the same here.)
+ * With mqtt.ssl_cert_login, "neither" and a verified client certificate log in as the
+ * certificate's user before anonymous logins are considered, as the plugin's creds/3 does.
  */
 function resolveCredentials(
   packet: ConnectPacket,
   options: ConnectionOptions,
+  certificate: CertificateIdentity | undefined,
 ): Omit<ConnectDecision, "clientId" | "clientIdGenerated"> | ProtocolError {
   const hasUser = packet.username !== undefined;
   const hasPassword = packet.password !== undefined;
+  if (!hasUser && !hasPassword && certificate !== undefined) {
+    // Deliberately unlike the plugin, the certificate name is NOT split at a colon into vhost and
+    // user: a certificate for "CN=vh:admin" must not log in as "admin" (RabbitMQ's EXTERNAL
+    // mechanism, which checks the name on the AMQP side, does not split either).
+    return { username: certificate.username, password: "", vhost: options.vhost, anonymous: false, clientCertificate: certificate.certificateDer };
+  }
   if (!hasUser && !hasPassword) {
     if (!options.allowAnonymous) {
       return new ProtocolError(
@@ -171,6 +184,7 @@ export async function login(request: LoginRequest): Promise<ConnectOutcome> {
       username: decision.username,
       password: decision.password,
       vhost: decision.vhost,
+      ...(decision.clientCertificate === undefined ? {} : { clientCertificate: decision.clientCertificate }),
       cleanSession: request.cleanSession,
       peer: request.peer,
       connectionId: request.connectionId,

@@ -26,7 +26,7 @@
 import type { BackendSession, Delivery, SessionEvents } from "../backend/backend.ts";
 import { Encoder, PACKET_TYPE_NAMES, PacketType, ReasonCode, type ConnectPacket, type Packet, type ProtocolVersion } from "../codec/index.ts";
 import type { Logger } from "../log.ts";
-import { resumeSessionState, type SessionState } from "../session/index.ts";
+import { resumeSession, type SessionState } from "../session/index.ts";
 import { checkConnect, login, type ConnectDecision } from "./connect.ts";
 import { PauseReason, type ConnectionContext } from "./context.ts";
 import { Deliveries } from "./delivery.ts";
@@ -39,6 +39,7 @@ import { OperationQueue } from "./operation-queue.ts";
 import { handlePingreq } from "./ping.ts";
 import { InboundPublishes } from "./publish.ts";
 import type { RegisteredClient } from "./registry.ts";
+import { RetainedDeliveries } from "./retained-delivery.ts";
 import { handleSubscribe } from "./subscribe.ts";
 import { SubscriptionMatcher } from "./topic-match.ts";
 import type { Transport } from "./transport.ts";
@@ -76,6 +77,7 @@ export class Connection implements RegisteredClient {
   private context: ConnectionContext | undefined;
   private publishes: InboundPublishes | undefined;
   private deliveries: Deliveries | undefined;
+  private retainedDeliveries: RetainedDeliveries | undefined;
   /** Deliveries that arrived before CONNACK was written (bounded by the broker's prefetch). */
   private earlyDeliveries: Delivery[] = [];
   private readonly operations: OperationQueue;
@@ -122,6 +124,7 @@ export class Connection implements RegisteredClient {
   onDrain(): void {
     try {
       this.deliveries?.onDrain();
+      this.retainedDeliveries?.onDrain();
     } catch (error) {
       this.failUnexpected(error, "settling deliveries on drain");
     }
@@ -201,12 +204,13 @@ export class Connection implements RegisteredClient {
         this.publishes!.handlePubrel(packet);
         return;
       case PacketType.Pubrec:
+        this.deliveries!.handlePubrec(packet);
+        return;
       case PacketType.Pubcomp:
-        // We never send QoS 2 yet (issue 7), so no id can be awaiting these: like an unknown PUBACK.
-        this.log.debug(`${PACKET_TYPE_NAMES[packet.type]} for packet id ${packet.packetId}, which is not in flight; ignored`);
+        this.deliveries!.handlePubcomp(packet);
         return;
       case PacketType.Subscribe:
-        handleSubscribe(context, packet);
+        handleSubscribe(context, packet, this.retainedDeliveries!);
         return;
       case PacketType.Unsubscribe:
         handleUnsubscribe(context, packet);
@@ -275,15 +279,19 @@ export class Connection implements RegisteredClient {
     this.becomeConnected(decision, outcome.session, !this.cleanSession && outcome.sessionPresent);
   }
 
-  private becomeConnected(decision: ConnectDecision, session: BackendSession, sessionPresent: boolean): void {
+  private becomeConnected(decision: ConnectDecision, session: BackendSession, brokerSessionPresent: boolean): void {
     const version = this.version!;
     const { vhost, clientId } = decision;
-    this.sessionState = resumeSessionState(this.deps.sessionStore, vhost, clientId, this.cleanSession, sessionPresent);
+    const resumed = resumeSession(this.deps.sessionStore, vhost, clientId, this.cleanSession, brokerSessionPresent);
+    const sessionPresent = resumed.sessionPresent;
+    this.sessionState = resumed.state;
     for (const [filter, qos] of this.sessionState.subscriptions) this.matcher.set(filter, qos);
     const context: ConnectionContext = {
       log: this.log,
       protocolVersion: version,
+      vhost,
       session,
+      retainedStore: this.deps.retainedStore,
       sessionState: this.sessionState,
       matcher: this.matcher,
       send: (packet) => this.send(packet),
@@ -295,7 +303,8 @@ export class Connection implements RegisteredClient {
     };
     this.context = context;
     this.publishes = new InboundPublishes(context, this.options.maxInflightPublishesPerClient);
-    this.deliveries = new Deliveries(context);
+    this.deliveries = new Deliveries(context, () => this.retainedDeliveries?.onAcknowledged());
+    this.retainedDeliveries = new RetainedDeliveries(context, this.deliveries, this.deps.retainedStore, this.options.maxInflightRetained ?? 10);
     this.phase = "connected";
     this.connackSent = true;
     this.reader.protocolVersion = version;
@@ -307,6 +316,8 @@ export class Connection implements RegisteredClient {
         `${decision.clientIdGenerated ? " (client id generated)" : ""}: user "${decision.username}"${decision.anonymous ? " (anonymous)" : ""}, ` +
         `vhost "${decision.vhost}", clean session ${this.cleanSession}, keepalive ${this.keepaliveSeconds} s, session present ${sessionPresent}`,
     );
+    // Before any delivery takes a packet id: the resumed PUBRELs keep theirs [MQTT-4.4.0-1].
+    this.deliveries.resumePubrels();
     const early = this.earlyDeliveries;
     this.earlyDeliveries = [];
     for (const delivery of early) this.deliver(delivery);
@@ -397,11 +408,12 @@ export class Connection implements RegisteredClient {
         const will = this.will;
         // Only a connection that got its CONNACK has a will in force.
         if (withWill && this.connackSent && will !== undefined) {
-          const refused = await publishWill(session, will);
+          const refused = await publishWill(session, will, { store: this.deps.retainedStore, vhost: this.info.vhost! });
           if (refused !== undefined) this.log.warning(`the will to ${JSON.stringify(will.topic)} was not published: ${refused.message}`);
           else this.log.debug(`published the will to ${JSON.stringify(will.topic)}`);
         }
         this.deliveries?.clear();
+        this.retainedDeliveries?.clear();
         await session.close({ clean: this.cleanSession });
       }
     } catch (error) {

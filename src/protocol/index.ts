@@ -14,8 +14,8 @@ export { Connection } from "./connection.ts";
 export type { ConnectionDeps, ConnectionInfo } from "./options.ts";
 /** Plain options a Connection takes (server.ts maps the mqtt.* config into it). */
 export type { ConnectionOptions } from "./options.ts";
-/** What a listener must give a Connection. */
-export type { Transport } from "./transport.ts";
+/** What a listener must give a Connection (and the verified client certificate it may carry). */
+export type { Transport, CertificateIdentity } from "./transport.ts";
 /** Client ids per vhost in this process, for takeover [MQTT-3.1.4-2]. */
 export { ClientRegistry } from "./registry.ts";
 export type { RegisteredClient } from "./registry.ts";

@@ -1,4 +1,15 @@
 /**
+ * A TLS client certificate that the listener verified against its CA, offered for
+ * `mqtt.ssl_cert_login`: a CONNECT without user name and password logs in as this user.
+ */
+export interface CertificateIdentity {
+  /** The RabbitMQ user name the certificate stands for (ssl_cert_login_from: DN, CN or SAN). */
+  username: string;
+  /** The certificate (DER). The backend logs in with it instead of a password (AMQP: EXTERNAL). */
+  certificateDer: Uint8Array;
+}
+
+/**
  * What a listener gives a Connection: a byte sink with flow control. TCP, TLS and WebSocket
  * listeners each adapt their socket to this, so the protocol never sees a socket.
  */
@@ -19,4 +30,6 @@ export interface Transport {
   readonly remoteAddress: string;
   /** The local port the client connected to (for port-to-vhost mapping). */
   readonly localPort: number;
+  /** Set by the TLS listener when mqtt.ssl_cert_login is on and the client's certificate verified. */
+  readonly certificateIdentity?: CertificateIdentity;
 }

@@ -201,7 +201,8 @@ export class MemoryBroker {
 
   // --- used by the memory backend ------------------------------------------------------------
   /** @internal Login as a new connection would. */
-  login(username: string, password: string, vhost: string): BackendError | undefined {
+  /** `password` null: a certificate login (RabbitMQ's EXTERNAL), the user only has to exist. */
+  login(username: string, password: string | null, vhost: string): BackendError | undefined {
     if (!this.available) return { kind: "unavailable", message: "ECONNREFUSED: the broker is not reachable (simulated)" };
     const refused = this.users.login(username, password, vhost);
     if (refused !== undefined || this.vhosts.has(vhost)) return refused;

@@ -43,7 +43,7 @@ export class MemoryBackend implements Backend {
   async connect(request: ConnectRequest, events: SessionEvents): Promise<ConnectOutcome> {
     const { broker } = this;
     const who = { username: request.username, vhost: request.vhost };
-    const refused = broker.login(request.username, request.password, request.vhost);
+    const refused = broker.login(request.username, request.clientCertificate === undefined ? request.password : null, request.vhost);
     if (refused !== undefined) return { ok: false, error: refused };
     const queueName = sessionQueueName(request.clientId);
     const badName = checkShortString(queueName, `session queue name for client id "${request.clientId}"`);

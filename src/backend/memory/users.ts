@@ -67,14 +67,14 @@ export class UserTable {
   }
 
   /** Login to `vhost` (which the caller knows exists): a refusal as RabbitMQ words it, or undefined. */
-  login(username: string, password: string, vhost: string): BackendError | undefined {
+  /** `password` null: a certificate login (EXTERNAL), where RabbitMQ only checks that the user exists. */
+  login(username: string, password: string | null, vhost: string): BackendError | undefined {
     const user = this.users.get(username);
-    if (user === undefined || user.password !== password) {
+    if (user === undefined || (password !== null && user.password !== password)) {
       return {
         kind: "bad-credentials",
         amqpReplyCode: 403,
-        message:
-          "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
+        message: `ACCESS_REFUSED - Login was refused using authentication mechanism ${password === null ? "EXTERNAL" : "PLAIN"}. For details see the broker logfile.`,
       };
     }
     if (!user.permissions.has(vhost)) return vhostRefused(username, vhost);
