@@ -37,19 +37,25 @@ function timestamp(now: Date): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}000+00:00`;
 }
 
-class LevelLogger implements Logger {
-  readonly debugEnabled: boolean;
+/** The level shared by a root logger and all its children, so a reload changes every one. */
+interface LevelState {
+  minimum: LogLevel;
+  debugEnabled: boolean;
+}
 
+class LevelLogger implements Logger {
   constructor(
-    private readonly minimum: LogLevel,
+    protected readonly state: LevelState,
     private readonly sink: LogSink,
     private readonly context: string | undefined,
-  ) {
-    this.debugEnabled = LEVEL_RANK[minimum] <= LEVEL_RANK.debug;
+  ) {}
+
+  get debugEnabled(): boolean {
+    return this.state.debugEnabled;
   }
 
   private write(level: LogLevel, message: string): void {
-    if (LEVEL_RANK[level] < LEVEL_RANK[this.minimum]) return;
+    if (LEVEL_RANK[level] < LEVEL_RANK[this.state.minimum]) return;
     const context = this.context === undefined ? "" : `<${this.context}> `;
     this.sink(level, `${timestamp(new Date())} [${level}] ${context}${message}`);
   }
@@ -68,17 +74,33 @@ class LevelLogger implements Logger {
   }
   child(context: string): Logger {
     const joined = this.context === undefined ? context : `${this.context} ${context}`;
-    return new LevelLogger(this.minimum, this.sink, joined);
+    return new LevelLogger(this.state, this.sink, joined);
+  }
+}
+
+/** The process's logger: its level can change while running (SIGHUP reload), children included. */
+export interface RootLogger extends Logger {
+  readonly level: LogLevel;
+  setLevel(level: LogLevel): void;
+}
+
+class RootLevelLogger extends LevelLogger implements RootLogger {
+  get level(): LogLevel {
+    return this.state.minimum;
+  }
+  setLevel(level: LogLevel): void {
+    this.state.minimum = level;
+    this.state.debugEnabled = LEVEL_RANK[level] <= LEVEL_RANK.debug;
   }
 }
 
 /** A logger writing lines at `minimum` and above to `sink` (stdout/stderr by default). */
-export function createLogger(minimum: LogLevel = "info", sink: LogSink = defaultSink): Logger {
-  return new LevelLogger(minimum, sink, undefined);
+export function createLogger(minimum: LogLevel = "info", sink: LogSink = defaultSink): RootLogger {
+  return new RootLevelLogger({ minimum, debugEnabled: LEVEL_RANK[minimum] <= LEVEL_RANK.debug }, sink, undefined);
 }
 
 /** A logger that keeps its lines in memory: for tests that assert what was logged. */
-export function createMemoryLogger(minimum: LogLevel = "debug"): Logger & { lines: string[] } {
+export function createMemoryLogger(minimum: LogLevel = "debug"): RootLogger & { lines: string[] } {
   const lines: string[] = [];
   const logger = createLogger(minimum, (_level, line) => lines.push(line));
   return Object.assign(logger, { lines });

@@ -25,3 +25,6 @@ export { ProtocolError, encodeCloseBytes } from "./errors.ts";
 export { topicMatches } from "./topic-match.ts";
 /** `vhost:user` splitting as the native plugin does it (last colon). */
 export { splitVhostUsername } from "./connect.ts";
+/** Counters a Connection bumps (packets, bytes, messages, PUBACK latency, closes); no-op by default. */
+export { NO_METRICS, CloseReason, MAX_CLOSE_REASON } from "./metrics.ts";
+export type { ProtocolMetrics } from "./metrics.ts";
