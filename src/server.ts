@@ -3,7 +3,7 @@
  * protocol `Connection`s. Everything below it receives plain values and interfaces.
  *
  *   config ─▶ AmqpBackend ─┐
- *            registry, sessionStore ─┼─▶ Connection per socket ◀── listeners (TCP today)
+ *            registry, sessionStore, retained store ─┼─▶ Connection per socket ◀── listeners (TCP today)
  *            keepalive sweep (1 timer) ┘
  */
 import type { Backend } from "./backend/backend.ts";
@@ -12,6 +12,7 @@ import type { AdapterConfig } from "./config/index.ts";
 import { listenTcp, type RunningListener } from "./listeners/tcp.ts";
 import type { Logger } from "./log.ts";
 import { ClientRegistry, Connection, type ConnectionOptions } from "./protocol/index.ts";
+import { openSqliteRetainedStore, type RetainedStore } from "./retained/index.ts";
 import { MemorySessionStore } from "./session/index.ts";
 import { BrokerWatch } from "./broker-watch.ts";
 
@@ -34,6 +35,8 @@ export interface RunningServer {
 export interface ServerOverrides {
   /** A backend to use instead of RabbitMQ (protocol-level tests). */
   backend?: Backend;
+  /** A retained store to use instead of the SQLite file in adapter.retained.dir (closed by stop()). */
+  retainedStore?: RetainedStore;
 }
 
 /** The protocol's options, from the `mqtt.*` keys. */
@@ -47,6 +50,9 @@ export function connectionOptionsFrom(config: AdapterConfig): ConnectionOptions 
     maxPacketSizeBytes: config.maxPacketSizeBytes,
     maxPacketSizeBeforeConnectBytes: config.maxPacketSizeBeforeConnectBytes,
     maxInflightPublishesPerClient: MAX_INFLIGHT_PUBLISHES_PER_CLIENT,
+    // Retained QoS 1/2 messages in flight per client: the bound mqtt.prefetch puts on live ones
+    // (0 = unlimited there; packet ids bound it here, and the socket's back-pressure always does).
+    maxInflightRetained: config.prefetch === 0 ? 65_535 : config.prefetch,
   };
 }
 
@@ -72,6 +78,10 @@ export async function startServer(
   log: Logger,
   overrides: ServerOverrides = {},
 ): Promise<RunningServer> {
+  // First: an unusable adapter.retained.dir is a fatal startup error, before any port opens.
+  const retainedStore =
+    overrides.retainedStore ??
+    openSqliteRetainedStore({ dir: config.retained.dir, maxCount: config.retained.maxCount, maxBytes: config.retained.maxBytes, log: log.child("retained") });
   const backend = overrides.backend ?? createBackend(config, log);
   const watch = overrides.backend === undefined ? new BrokerWatch(config.amqpUrl, log) : undefined;
   watch?.start();
@@ -96,6 +106,7 @@ export async function startServer(
               backend,
               registry,
               sessionStore,
+              retainedStore,
               options,
               log,
               connectionId,
@@ -117,6 +128,7 @@ export async function startServer(
     for (const listener of listeners) listener.stop();
     watch?.stop();
     await backend.shutdown();
+    retainedStore.close();
     throw error;
   }
 
@@ -134,6 +146,8 @@ export async function startServer(
       const closing = Promise.all([...connections].map((connection) => connection.shutdown()));
       await Promise.race([closing, Bun.sleep(SHUTDOWN_GRACE_MS)]);
       await backend.shutdown();
+      // After the connections: a close sequence may still store a retained will.
+      retainedStore.close();
     })();
     return stopping;
   };

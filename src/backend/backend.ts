@@ -43,6 +43,12 @@ export interface ConnectRequest {
   username: string;
   password: string;
   vhost: string;
+  /**
+   * The client's verified TLS certificate (DER) when it logs in with it (mqtt.ssl_cert_login):
+   * the broker must check `username` exists and may use `vhost` without a password (RabbitMQ:
+   * the EXTERNAL mechanism); `password` is then "" and must not be used.
+   */
+  clientCertificate?: Uint8Array;
   /** Clean session: drop any stored session now, and everything this session creates at close. */
   cleanSession: boolean;
   /** For logs and the broker's connection name. */

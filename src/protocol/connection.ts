@@ -242,7 +242,7 @@ export class Connection implements RegisteredClient {
     this.setPaused(PauseReason.Connecting, true);
     this.version = packet.protocolVersion;
     this.info.protocolVersion = packet.protocolVersion;
-    const decision = checkConnect(packet, this.options);
+    const decision = checkConnect(packet, this.options, undefined, this.transport.certificateIdentity);
     if (decision instanceof ProtocolError) {
       this.fail(decision);
       return;
@@ -313,7 +313,7 @@ export class Connection implements RegisteredClient {
     this.send({ type: PacketType.Connack, sessionPresent: version !== 3 && sessionPresent, reasonCode: ReasonCode.Success });
     this.log.info(
       `accepted MQTT ${VERSION_NAMES[version]} connection from ${this.info.peer}` +
-        `${decision.clientIdGenerated ? " (client id generated)" : ""}: user "${decision.username}"${decision.anonymous ? " (anonymous)" : ""}, ` +
+        `${decision.clientIdGenerated ? " (client id generated)" : ""}: user "${decision.username}"${decision.anonymous ? " (anonymous)" : ""}${decision.clientCertificate ? " (client certificate)" : ""}, ` +
         `vhost "${decision.vhost}", clean session ${this.cleanSession}, keepalive ${this.keepaliveSeconds} s, session present ${sessionPresent}`,
     );
     // Before any delivery takes a packet id: the resumed PUBRELs keep theirs [MQTT-4.4.0-1].

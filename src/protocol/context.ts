@@ -6,6 +6,7 @@
 import type { BackendSession } from "../backend/backend.ts";
 import type { Packet, ProtocolVersion } from "../codec/index.ts";
 import type { Logger } from "../log.ts";
+import type { RetainedStore } from "../retained/index.ts";
 import type { SessionState } from "../session/index.ts";
 import type { ProtocolError } from "./errors.ts";
 import type { SubscriptionMatcher } from "./topic-match.ts";
@@ -26,7 +27,11 @@ export interface ConnectionContext {
   /** Carries the connection id and client id. */
   readonly log: Logger;
   readonly protocolVersion: ProtocolVersion;
+  /** The client's vhost (retained messages are kept per vhost). */
+  readonly vhost: string;
   readonly session: BackendSession;
+  /** Where retained messages are stored (after RabbitMQ accepted them) and found for new subscriptions. */
+  readonly retainedStore: RetainedStore;
   /** Subscriptions and QoS 2 ids; lives in the SessionStore for non-clean sessions. */
   readonly sessionState: SessionState;
   /** The same subscriptions, pre-split for matching deliveries. */

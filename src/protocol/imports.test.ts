@@ -16,10 +16,24 @@ async function imports(folder: string): Promise<string[]> {
   return found;
 }
 
-test("protocol/ imports only codec (via its index), session, the backend interface, log and itself: no sockets, no AMQP", async () => {
-  const allowed = [/^\.\/[a-z0-9-]+\.ts$/, /^\.\.\/codec\/index\.ts$/, /^\.\.\/session\/index\.ts$/, /^\.\.\/backend\/backend\.ts$/, /^\.\.\/log\.ts$/];
+test("protocol/ imports only codec (via its index), session, the backend interface, the retained store, log and itself: no sockets, no AMQP", async () => {
+  const allowed = [
+    /^\.\/[a-z0-9-]+\.ts$/,
+    /^\.\.\/codec\/index\.ts$/,
+    /^\.\.\/session\/index\.ts$/,
+    /^\.\.\/backend\/backend\.ts$/,
+    /^\.\.\/retained\/index\.ts$/,
+    /^\.\.\/log\.ts$/,
+  ];
   const found = await imports("protocol");
   expect(found.length).toBeGreaterThan(20);
+  expect(found.filter((line) => !allowed.some((rule) => rule.test(line.split(": ")[1]!)))).toEqual([]);
+});
+
+test("retained/ imports nothing above it (codec types, log and itself only)", async () => {
+  const allowed = [/^\.\/[a-z0-9-]+\.ts$/, /^\.\.\/codec\/index\.ts$/, /^\.\.\/log\.ts$/, /^bun:sqlite$/, /^node:(fs|path)$/];
+  const found = await imports("retained");
+  expect(found.length).toBeGreaterThan(5);
   expect(found.filter((line) => !allowed.some((rule) => rule.test(line.split(": ")[1]!)))).toEqual([]);
 });
 

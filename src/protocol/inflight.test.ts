@@ -1,36 +1,50 @@
 import { describe, expect, test } from "bun:test";
-import { InboundInflight, OutboundInflight } from "./inflight.ts";
+import { InboundInflight, OutboundInflight, type OutboundEntry } from "./inflight.ts";
 
 /** Delivery tags are opaque objects (or numbers) to the protocol layer. */
 const t1 = { tag: 1 };
 const t2 = { tag: 2 };
 const t3 = { tag: 3 };
 
+/** An outbound entry for a live delivery awaiting PUBACK. */
+const live = (tag: object | number): OutboundEntry => ({ state: "awaiting-puback", tag, retained: false });
+
 describe("OutboundInflight", () => {
   test("allocates packet ids from 1 and never hands out an id in use [MQTT-2.3.1-2]", () => {
     const table = new OutboundInflight();
-    expect(table.add(t1)).toBe(1);
-    expect(table.add(t2)).toBe(2);
-    expect(table.take(1)).toBe(t1);
+    expect(table.add(live(t1))).toBe(1);
+    expect(table.add(live(t2))).toBe(2);
+    expect(table.get(1)?.tag).toBe(t1);
+    table.delete(1);
     // Round robin: the freed id 1 is not reused at once.
-    expect(table.add(t3)).toBe(3);
+    expect(table.add(live(t3))).toBe(3);
     expect(table.size).toBe(2);
   });
 
   test("wraps from 65535 to 1, skipping ids still in flight", () => {
     const table = new OutboundInflight();
-    expect(table.add(t1)).toBe(1);
-    for (let i = 2; i <= 65535; i++) table.add(i);
-    expect(table.add(t2)).toBeUndefined();
-    table.take(3);
-    expect(table.add(t3)).toBe(3);
+    expect(table.add(live(t1))).toBe(1);
+    for (let i = 2; i <= 65535; i++) table.add(live(i));
+    expect(table.add(live(t2))).toBeUndefined();
+    table.delete(3);
+    expect(table.add(live(t3))).toBe(3);
   });
 
-  test("an unknown packet id yields no tag", () => {
+  test("an unknown packet id yields no entry", () => {
     const table = new OutboundInflight();
-    table.add(t1);
-    expect(table.take(42)).toBeUndefined();
+    table.add(live(t1));
+    expect(table.get(42)).toBeUndefined();
     expect(table.size).toBe(1);
+  });
+
+  test("a reserved id (a PUBREL resent after reconnect) is skipped by allocation [MQTT-4.4.0-1]", () => {
+    const table = new OutboundInflight();
+    table.reserve(1, { state: "awaiting-pubcomp", tag: undefined, retained: false });
+    expect(table.add(live(t1))).toBe(2);
+    expect([...table.all()].map(([id, entry]) => [id, entry.state])).toEqual([
+      [1, "awaiting-pubcomp"],
+      [2, "awaiting-puback"],
+    ]);
   });
 });
 

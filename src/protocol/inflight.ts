@@ -1,11 +1,17 @@
 /**
  * In-flight tables: the packets of one connection that wait for an answer.
  *
- * Outbound (broker -> client): QoS 1 deliveries written as PUBLISH and not yet PUBACKed, by the
- * packet id we allocated. Invariants: every id in the table was written in a PUBLISH and not yet
- * acknowledged; ids are 1..65535 and never two deliveries share one [MQTT-2.3.1-2]. The backend's
- * prefetch bounds the table long before ids run out. (Issue 7 adds the QoS 2 states: awaiting
- * PUBREC, then awaiting PUBCOMP.)
+ * Outbound (adapter -> client): PUBLISHes at QoS 1 and 2 we wrote and the client has not finished
+ * acknowledging, by the packet id we allocated, each in one state:
+ *
+ *   QoS 1:  PUBLISH ──▶ awaiting PUBACK ──PUBACK──▶ done (settled)
+ *   QoS 2:  PUBLISH ──▶ awaiting PUBREC ──PUBREC / we send PUBREL──▶ awaiting PUBCOMP ──PUBCOMP──▶ done
+ *
+ * An entry carries the broker's delivery tag (settled when done), or none: a retained message
+ * from the retained store, or a PUBREL resent after a reconnect (its delivery was settled by the
+ * connection before). Invariants: every id in the table was written in a PUBLISH (or PUBREL) and
+ * not yet completed; ids are 1..65535 and never two entries share one [MQTT-2.3.1-2]. The broker's
+ * prefetch and the retained window bound the table long before ids run out.
  *
  * Inbound (client -> broker): PUBLISHes handed to the backend whose outcome is not yet answered
  * to the client, in arrival order. Invariant: entries leave only from the head, so PUBACKs (and
@@ -18,36 +24,60 @@ import type { QoS } from "../codec/index.ts";
 
 const MAX_PACKET_ID = 0xffff;
 
-/** QoS 1 deliveries awaiting the client's PUBACK. */
+/** Where an outbound QoS 1 / QoS 2 PUBLISH is in its acknowledgement flow. */
+export type OutboundState = "awaiting-puback" | "awaiting-pubrec" | "awaiting-pubcomp";
+
+/** One outbound PUBLISH the client has not finished acknowledging. */
+export interface OutboundEntry {
+  state: OutboundState;
+  /** The broker delivery to settle when done; undefined for retained messages and resumed PUBRELs. */
+  readonly tag: DeliveryTag | undefined;
+  /** A retained message (counts against the retained window, see retained-delivery.ts). */
+  readonly retained: boolean;
+}
+
+/** Outbound QoS 1 / QoS 2 PUBLISHes awaiting the client's acknowledgements. */
 export class OutboundInflight {
-  private readonly tags = new Map<number, DeliveryTag>();
+  private readonly entries = new Map<number, OutboundEntry>();
   /** Where the search for a free id starts: ids are handed out round-robin so a late PUBACK for an old id is not confused with a new delivery. */
   private nextPacketId = 1;
 
-  /** Records `tag` under a free packet id and returns the id; undefined when all 65,535 are in use. */
-  add(tag: DeliveryTag): number | undefined {
-    if (this.tags.size >= MAX_PACKET_ID) return undefined;
+  /** Records `entry` under a free packet id and returns the id; undefined when all 65,535 are in use. */
+  add(entry: OutboundEntry): number | undefined {
+    if (this.entries.size >= MAX_PACKET_ID) return undefined;
     let id = this.nextPacketId;
-    while (this.tags.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
-    this.tags.set(id, tag);
+    while (this.entries.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
+    this.entries.set(id, entry);
     this.nextPacketId = id === MAX_PACKET_ID ? 1 : id + 1;
     return id;
   }
 
-  /** The client acknowledged `packetId`: its delivery's tag (now removed), or undefined for an unknown id. */
-  take(packetId: number): DeliveryTag | undefined {
-    const tag = this.tags.get(packetId);
-    if (tag !== undefined) this.tags.delete(packetId);
-    return tag;
+  /** Records `entry` under the given id (a PUBREL resent after a reconnect keeps its id [MQTT-4.4.0-1]). */
+  reserve(packetId: number, entry: OutboundEntry): void {
+    this.entries.set(packetId, entry);
+  }
+
+  get(packetId: number): OutboundEntry | undefined {
+    return this.entries.get(packetId);
+  }
+
+  /** Removes `packetId` (its flow is done). */
+  delete(packetId: number): void {
+    this.entries.delete(packetId);
   }
 
   get size(): number {
-    return this.tags.size;
+    return this.entries.size;
+  }
+
+  /** Every entry with its id (for the close sequence). */
+  all(): IterableIterator<[number, OutboundEntry]> {
+    return this.entries.entries();
   }
 
   /** Forgets every entry (the connection is closing; the backend returns the unsettled deliveries). */
   clear(): void {
-    this.tags.clear();
+    this.entries.clear();
   }
 }
 
@@ -60,6 +90,8 @@ export interface InboundPublish {
   readonly qos: QoS;
   /** undefined while the broker has not answered; null once it took the message; the refusal otherwise. */
   outcome: BackendError | null | undefined;
+  /** A copy of the payload of a PUBLISH with the retain flag, stored once the broker took it. */
+  retainedPayload?: Uint8Array;
   /** Resolves when `outcome` is set (never rejects). */
   done: Promise<void>;
 }

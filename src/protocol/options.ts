@@ -6,6 +6,7 @@
 import type { Backend } from "../backend/backend.ts";
 import type { ProtocolVersion } from "../codec/index.ts";
 import type { Logger } from "../log.ts";
+import type { RetainedStore } from "../retained/index.ts";
 import type { SessionStore } from "../session/index.ts";
 import type { ClientRegistry } from "./registry.ts";
 
@@ -29,6 +30,12 @@ export interface ConnectionOptions {
    * many the connection stops reading the client until one is answered. E.g. 64.
    */
   maxInflightPublishesPerClient: number;
+  /**
+   * Retained QoS 1/2 messages sent for new subscriptions and not yet acknowledged, per client;
+   * more wait until one is (server.ts uses `mqtt.prefetch`, the bound on live deliveries).
+   * Default 10.
+   */
+  maxInflightRetained?: number;
   /** Unused for now: MQTT 3.1.1 resends only on reconnect, which the broker's redelivery covers. */
   retryIntervalMs?: number;
 }
@@ -40,6 +47,8 @@ export interface ConnectionDeps {
   registry: ClientRegistry;
   /** Session state between connections (granted QoS per filter). Shared by all connections. */
   sessionStore: SessionStore;
+  /** Retained messages, per vhost. Shared by all connections. */
+  retainedStore: RetainedStore;
   options: ConnectionOptions;
   log: Logger;
   /** Unique in this process; appears in every log line of the connection. */

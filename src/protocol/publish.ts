@@ -9,9 +9,21 @@
  *
  * Answers leave in arrival order (inflight.ts). The payload handed to the backend is a view into
  * the decoder's buffer: the backend copies what it keeps past the call (Backend contract).
+ *
+ * Retain flag: the message goes to RabbitMQ as any other (subscribers there get it with RETAIN
+ * 0 [MQTT-3.3.1-9]) and, once RabbitMQ accepted it, is stored as the topic's retained message
+ * (an empty payload deletes it) [MQTT-3.3.1-5] [MQTT-3.3.1-10]. Only after: a publish RabbitMQ
+ * refuses (write or topic permission) must never become retained, so a retained QoS 0 publish
+ * waits for its confirm too. Stores happen in arrival order, before the PUBACK/PUBREC, so a client
+ * that subscribes after its PUBACK finds its message. A store that is full refuses (and logs);
+ * the publish itself is still acknowledged: 3.1.1 cannot refuse only the retain part.
+ *
+ * The close sequence waits for publishes already handed to the broker: their outcomes are still
+ * processed (retained stored, QoS 2 ids recorded in the session state, so a PUBLISH resent with
+ * DUP after the reconnect is not published twice), only the answers are not written.
  */
 import type { BackendError } from "../backend/backend.ts";
-import { PacketType, ReasonCode, type PublishPacket, type PubrelPacket } from "../codec/index.ts";
+import { PacketType, ReasonCode, type PublishPacket, type PubrelPacket, type QoS } from "../codec/index.ts";
 import { PauseReason, type ConnectionContext } from "./context.ts";
 import { ProtocolError } from "./errors.ts";
 import { InboundInflight, type InboundPublish } from "./inflight.ts";
@@ -50,8 +62,10 @@ export class InboundPublishes {
       }
     }
     const entry = this.table.add(packet.packetId, packet.qos, packet.topic);
+    // Copied once: the store is written after the confirm, when the decoder's view is gone.
+    if (packet.retain) entry.retainedPayload = packet.payload.slice();
     entry.done = context.session
-      .publish({ topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, dup: packet.dup })
+      .publish({ topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, dup: packet.dup, confirm: packet.retain })
       .catch((error: unknown): BackendError => ({ kind: "failed", message: `publish threw: ${String(error)}` }))
       .then((outcome) => {
         entry.outcome = outcome ?? null;
@@ -84,24 +98,38 @@ export class InboundPublishes {
     return this.table.whenAnswered();
   }
 
-  /** Sends the answers now due, oldest first; closes the connection on a refusal. */
+  /**
+   * Processes the outcomes now due, oldest first: stores retained messages, records QoS 2 ids,
+   * sends the answers (while the connection is open); closes the connection on a refusal.
+   */
   private flush(): void {
     const { context } = this;
-    if (!context.isOpen()) return;
     let entry: InboundPublish | undefined;
     while ((entry = this.table.shiftAnswered()) !== undefined) {
       if (entry.outcome !== null && entry.outcome !== undefined) {
-        context.fail(publishRefused(entry.topic, entry.qos, entry.outcome));
-        return;
+        if (context.isOpen()) context.fail(publishRefused(entry.topic, entry.qos, entry.outcome));
+        continue;
       }
+      if (entry.retainedPayload !== undefined) this.storeRetained(entry.topic, entry.retainedPayload, entry.qos);
+      const open = context.isOpen();
       if (entry.qos === 1) {
-        context.send({ type: PacketType.Puback, packetId: entry.packetId! });
+        if (open) context.send({ type: PacketType.Puback, packetId: entry.packetId! });
       } else if (entry.qos === 2) {
         context.sessionState.awaitingPubrel.add(entry.packetId!);
-        context.send({ type: PacketType.Pubrec, packetId: entry.packetId! });
+        if (open) context.send({ type: PacketType.Pubrec, packetId: entry.packetId! });
       }
     }
     if (this.table.size < this.maxInflight) context.setPaused(PauseReason.InflightPublishes, false);
+  }
+
+  private storeRetained(topic: string, payload: Uint8Array, qos: QoS): void {
+    const { context } = this;
+    context.retainedStore.put(context.vhost, topic, payload, qos).then(
+      (outcome) => {
+        if (outcome.kind !== "refused") context.log.debug(`retained message for ${JSON.stringify(topic)} ${outcome.kind}`);
+      },
+      (error: unknown) => context.log.error(`storing the retained message for ${JSON.stringify(topic)} failed: ${String(error)}`),
+    );
   }
 }
 

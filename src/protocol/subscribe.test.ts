@@ -6,12 +6,12 @@ import { TestWorld, hex, settle, text } from "./test-support.ts";
 const enc = new TextEncoder();
 
 describe("SUBSCRIBE", () => {
-  test("SUBACK grants min(requested, 1) per filter, in order (QoS 2 → 1 until issue 7) [MQTT-3.8.4-5]", async () => {
+  test("SUBACK grants the requested QoS 0, 1 and 2 per filter, in order [MQTT-3.8.4-5]", async () => {
     const world = new TestWorld();
     const client = await world.connected();
     client.subscribe(3, ["a/0", 0], ["a/1", 1], ["a/2", 2]);
     await settle();
-    expect(hex(client.takeBytes())).toBe("9005000300" + "0101");
+    expect(hex(client.takeBytes())).toBe("9005000300" + "0102");
     const info = world.broker.queueInfo("/", "mqtt-subscription-test-clientqos1");
     expect(info?.bindings.sort()).toEqual(["amq.topic:a.0", "amq.topic:a.1", "amq.topic:a.2"]);
   });
@@ -81,6 +81,9 @@ describe("deliveries", () => {
     [1, 0, 0],
     [1, 1, 1],
     [1, 2, 1],
+    [2, 2, 2],
+    [2, 1, 1],
+    [2, 0, 0],
     [undefined, 1, 1],
     [undefined, 2, 1],
     [undefined, 0, 0],
@@ -172,6 +175,25 @@ describe("deliveries", () => {
     client.transport.belowHighWater = true;
     client.connection.onDrain();
     expect(queue().messagesUnacknowledged).toBe(0);
+  });
+
+  test("a `$` topic routed only through `#`/`+`-first filters is acked and dropped [MQTT-4.7.2-1]", async () => {
+    const world = new TestWorld();
+    const client = await world.connected({ clientId: "dollar" });
+    client.subscribe(1, ["#", 1], ["+/load", 1]);
+    await settle();
+    client.takeBytes();
+    world.broker.publish({ routingKey: "$SYS.load", payload: "hidden", headers: { "x-mqtt-publish-qos": 1 } });
+    world.broker.publish({ routingKey: "app.load", payload: "shown", headers: { "x-mqtt-publish-qos": 1 } });
+    await settle();
+    expect((client.packets() as PublishPacket[]).map((p) => p.topic)).toEqual(["app/load"]);
+    expect(world.broker.queueInfo("/", "mqtt-subscription-dollarqos1")).toMatchObject({ messagesReady: 0, messagesUnacknowledged: 1 });
+    client.subscribe(2, ["$SYS/#", 0]);
+    await settle();
+    client.takeBytes();
+    world.broker.publish({ routingKey: "$SYS.load", payload: "now", headers: { "x-mqtt-publish-qos": 1 } });
+    await settle();
+    expect((client.packets() as PublishPacket[]).map((p) => [p.topic, p.qos])).toEqual([["$SYS/load", 0]]);
   });
 
   test("a message whose routing key is no valid MQTT topic is dropped with a warning", async () => {

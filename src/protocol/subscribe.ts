@@ -3,24 +3,25 @@
  * filter, in order [MQTT-3.8.4-5]: the granted QoS, or 0x80 for a filter RabbitMQ refused (e.g.
  * no read permission) without touching the other filters or other clients.
  *
- * Granted QoS = min(requested, 1) until issue 7 brings outbound QoS 2 (a QoS 2 request is granted
- * QoS 1, which 3.1.1 allows: "The Server might grant a lower maximum QoS than the subscriber
- * requested", §3.8.4). Deliveries then go out at min(granted, published) [MQTT-3.8.4-6].
- * Filter syntax was checked by the decoder (a bad filter closes the connection [MQTT-4.8.0-1]).
+ * Granted QoS = requested QoS, 0, 1 or 2: every level is delivered as asked (QoS 2 with the full
+ * PUBREC/PUBREL/PUBCOMP flow, delivery.ts). Deliveries then go out at min(granted, published)
+ * [MQTT-3.8.4-6]. Filter syntax was checked by the decoder (a bad filter closes the connection
+ * [MQTT-4.8.0-1]).
+ *
+ * Once the SUBACK is written, the retained messages matching the granted filters follow
+ * (retained-delivery.ts): after the SUBACK, and only for filters RabbitMQ accepted.
  */
 import type { SubscribeRequest } from "../backend/backend.ts";
 import { PacketType, SUBACK_FAILURE_V3, type QoS, type SubscribePacket } from "../codec/index.ts";
 import type { ConnectionContext } from "./context.ts";
+import type { RetainedDeliveries } from "./retained-delivery.ts";
 
-/** Highest QoS granted until issue 7. */
-const MAX_GRANTED_QOS: QoS = 1;
-
-/** The QoS a SUBSCRIBE request is granted. */
+/** The QoS a SUBSCRIBE request is granted: what it asked for (every QoS is delivered as such). */
 export function grantedQos(requested: QoS): QoS {
-  return requested > MAX_GRANTED_QOS ? MAX_GRANTED_QOS : requested;
+  return requested;
 }
 
-export function handleSubscribe(context: ConnectionContext, packet: SubscribePacket): void {
+export function handleSubscribe(context: ConnectionContext, packet: SubscribePacket, retained: RetainedDeliveries): void {
   const requests: SubscribeRequest[] = packet.subscriptions.map((s) => ({ filter: s.topicFilter, qos: grantedQos(s.qos) }));
   context.enqueue(async () => {
     const { sessionState, matcher } = context;
@@ -55,5 +56,7 @@ export function handleSubscribe(context: ConnectionContext, packet: SubscribePac
     });
     if (refused.length > 0) context.log.warning(`SUBSCRIBE refused by RabbitMQ for ${refused.join(", ")}: SUBACK 0x80`);
     context.send({ type: PacketType.Suback, packetId: packet.packetId, reasonCodes: codes });
+    // Inside the queued operation: a later SUBSCRIBE's retained messages queue after these.
+    await retained.subscribed(requests.filter((_, i) => results[i]?.ok === true));
   });
 }

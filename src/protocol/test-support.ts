@@ -6,6 +6,7 @@ import type { Backend } from "../backend/backend.ts";
 import { MemoryBackend } from "../backend/memory/index.ts";
 import { Decoder, PacketType, encodePacket, type ConnectPacket, type Packet, type ProtocolVersion, type QoS } from "../codec/index.ts";
 import { createMemoryLogger, type Logger } from "../log.ts";
+import { createMemoryRetainedStore, MemoryPayloadStorage, type IndexedRetainedStore, type RetainedLimits } from "../retained/index.ts";
 import { MemorySessionStore, type SessionStore } from "../session/index.ts";
 import { Connection } from "./connection.ts";
 import type { ConnectionOptions } from "./options.ts";
@@ -81,15 +82,20 @@ export class TestWorld {
   readonly registry = new ClientRegistry();
   readonly sessionStore: SessionStore = new MemorySessionStore();
   readonly log: Logger & { lines: string[] };
+  /** Retained payloads; a new store over the same storage is what an adapter restart sees. */
+  readonly retainedStorage = new MemoryPayloadStorage();
+  retainedStore: IndexedRetainedStore;
   nowMs = 1_000_000;
   private nextId = 1;
 
   constructor(
     readonly options: ConnectionOptions = TEST_OPTIONS,
     backend?: MemoryBackend,
+    retainedLimits: RetainedLimits = { maxCount: 1000, maxBytes: 1 << 20 },
   ) {
     this.backend = backend ?? new MemoryBackend();
     this.log = createMemoryLogger("debug");
+    this.retainedStore = createMemoryRetainedStore(retainedLimits, this.log, this.retainedStorage);
   }
 
   get broker() {
@@ -103,6 +109,7 @@ export class TestWorld {
       backend,
       registry: this.registry,
       sessionStore: this.sessionStore,
+      retainedStore: this.retainedStore,
       options: this.options,
       log: this.log,
       connectionId: String(this.nextId++),

@@ -8,10 +8,13 @@
  * client, so the will is published [MQTT-3.1.2-8] (MQTT 5 says the same explicitly, §3.1.4).
  *
  * The will goes through the connection's own backend session, before that session closes: it is
- * subject to the same permissions as any PUBLISH of that client, and it is published once.
+ * subject to the same permissions as any PUBLISH of that client, and it is published once. A
+ * will with Will Retain is also stored as the topic's retained message [MQTT-3.1.2-17], once
+ * RabbitMQ accepted it (like any retained PUBLISH, publish.ts).
  */
 import type { BackendError, BackendSession } from "../backend/backend.ts";
 import type { ConnectPacket, QoS } from "../codec/index.ts";
+import type { RetainedStore } from "../retained/index.ts";
 
 export interface WillMessage {
   topic: string;
@@ -29,12 +32,27 @@ export function captureWill(packet: ConnectPacket): WillMessage | undefined {
   return { topic: will.topic, payload: will.payload.slice(), qos: will.qos, retain: will.retain };
 }
 
-/** Publishes `will` through `session` (with its QoS and retain flag); the refusal, if any, for the log. */
-export async function publishWill(session: BackendSession, will: WillMessage): Promise<BackendError | undefined> {
+/**
+ * Publishes `will` through `session` (with its QoS and retain flag) and, with Will Retain, stores
+ * it in `retained` under `vhost`; the refusal, if any, for the log.
+ */
+export async function publishWill(
+  session: BackendSession,
+  will: WillMessage,
+  retained?: { store: RetainedStore; vhost: string },
+): Promise<BackendError | undefined> {
+  let refused: BackendError | undefined;
   try {
-    return await session.publish({ topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false });
+    refused = await session.publish({ topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false, confirm: will.retain });
   } catch (error) {
     // The contract says publish never rejects; a backend bug must not stop the close sequence.
     return { kind: "failed", message: `publishing the will threw: ${String(error)}` };
   }
+  if (refused === undefined && will.retain && retained !== undefined) {
+    const outcome = await retained.store.put(retained.vhost, will.topic, will.payload, will.qos).catch(
+      (error: unknown) => ({ kind: "refused", reason: String(error) }) as const,
+    );
+    if (outcome.kind === "refused") return { kind: "failed", message: `published, but not retained: ${outcome.reason}` };
+  }
+  return refused;
 }

@@ -37,6 +37,12 @@ export interface PayloadStorage {
 /** At most one "store full" warning per this interval; the refusals in between are counted. */
 export const LOG_INTERVAL_MS = 60_000;
 
+/**
+ * What a closed store answers: the server closes it after the connections, but one that outlived
+ * the shutdown grace period may still try (nothing is stored, nothing throws).
+ */
+const CLOSED: RetainOutcome = { kind: "refused", reason: "the retained message store is closed (the adapter is stopping)", droppedPrevious: false };
+
 export class IndexedRetainedStore implements RetainedStore {
   private readonly index = new RetainedTopicIndex();
   /** When the last refusal line was written (ms, `now()`), and refusals since then. */
@@ -68,7 +74,7 @@ export class IndexedRetainedStore implements RetainedStore {
 
   /** `put` without the promise (the benchmark and the loader use it). */
   putNow(vhost: string, topic: string, payload: Uint8Array, qos: QoS): RetainOutcome {
-    this.checkOpen();
+    if (this.closed) return CLOSED;
     const existing = this.index.get(vhost, topic);
     if (payload.byteLength === 0) {
       if (existing === undefined) return { kind: "deleted" };
@@ -104,7 +110,7 @@ export class IndexedRetainedStore implements RetainedStore {
   }
 
   match(vhost: string, filter: string): Promise<RetainedRef[]> {
-    this.checkOpen();
+    if (this.closed) return Promise.resolve([]);
     return Promise.resolve(this.index.match(vhost, filter));
   }
 
@@ -114,8 +120,7 @@ export class IndexedRetainedStore implements RetainedStore {
   }
 
   get(vhost: string, topic: string): Promise<RetainedMessage | undefined> {
-    this.checkOpen();
-    if (this.index.get(vhost, topic) === undefined) return Promise.resolve(undefined);
+    if (this.closed || this.index.get(vhost, topic) === undefined) return Promise.resolve(undefined);
     let row: { qos: QoS; payload: Uint8Array } | undefined;
     try {
       row = this.storage.read(vhost, topic);
@@ -130,11 +135,6 @@ export class IndexedRetainedStore implements RetainedStore {
     if (this.closed) return;
     this.closed = true;
     this.storage.close();
-  }
-
-  private checkOpen(): void {
-    // A bug, not network input: the server closes the store only after every connection is gone.
-    if (this.closed) throw new Error("the retained message store is closed");
   }
 
   /** Runs a storage call; on failure logs it and returns the refusal to hand back. */

@@ -222,3 +222,13 @@ describe("the SQLite store on disk", () => {
     expect(log.lines.some((l) => l.includes("[error]") && l.includes('could not store it: disk I/O error (topic "a" in vhost "/")'))).toBe(true);
   });
 });
+
+test("a closed store refuses, finds and returns nothing, and never throws (a connection outliving shutdown)", async () => {
+  const store = createMemoryRetainedStore(LIMITS, createMemoryLogger("debug"));
+  await store.put("/", "a", enc.encode("x"), 1);
+  store.close();
+  expect(await store.put("/", "b", enc.encode("x"), 1)).toMatchObject({ kind: "refused", reason: expect.stringContaining("closed") });
+  expect(await store.match("/", "#")).toEqual([]);
+  expect(await store.get("/", "a")).toBeUndefined();
+  store.close();
+});

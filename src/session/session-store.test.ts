@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { MemorySessionStore, createSessionState, resumeSessionState } from "./index.ts";
+import { MemorySessionStore, createSessionState, resumeSession, resumeSessionState } from "./index.ts";
 
 describe("MemorySessionStore", () => {
   test("keeps state per (vhost, client id) and hands out the live object", () => {
@@ -55,5 +55,43 @@ describe("resumeSessionState", () => {
     expect(state).not.toBe(stale);
     expect(state.subscriptions.size).toBe(0);
     expect(store.get("/", "c")).toBe(state);
+  });
+});
+
+describe("resumeSession: session present and half-done QoS 2 flows", () => {
+  test("a persistent publisher (no queue at the broker) with a PUBREC'd id continues its state, reported present [MQTT-4.4.0-1]", () => {
+    const store = new MemorySessionStore();
+    const stored = createSessionState();
+    stored.awaitingPubrel.add(7);
+    store.set("/", "pub", stored);
+    expect(resumeSession(store, "/", "pub", false, false)).toEqual({ state: stored, sessionPresent: true });
+  });
+
+  test("a persistent publisher without half-done flows starts afresh, not present", () => {
+    const store = new MemorySessionStore();
+    store.set("/", "pub", createSessionState());
+    const { state, sessionPresent } = resumeSession(store, "/", "pub", false, false);
+    expect(sessionPresent).toBe(false);
+    expect(store.get("/", "pub")).toBe(state);
+  });
+
+  test("a subscriber whose queue is gone (expired) starts afresh even with ids in flight: the whole session expired", () => {
+    const store = new MemorySessionStore();
+    const stale = createSessionState();
+    stale.subscriptions.set("a", 2);
+    stale.awaitingPubcomp.add(3);
+    store.set("/", "sub", stale);
+    const { state, sessionPresent } = resumeSession(store, "/", "sub", false, false);
+    expect(sessionPresent).toBe(false);
+    expect(state.awaitingPubcomp.size).toBe(0);
+  });
+
+  test("a clean session is never present and drops the stored ids", () => {
+    const store = new MemorySessionStore();
+    const stored = createSessionState();
+    stored.awaitingPubrel.add(1);
+    store.set("/", "c", stored);
+    expect(resumeSession(store, "/", "c", true, false).sessionPresent).toBe(false);
+    expect(store.size).toBe(0);
   });
 });

@@ -6,7 +6,7 @@
  * The store hands out the live state object: a connection mutates it in place while connected,
  * so there is nothing to "save" at disconnect. A clean session deletes its entry.
  */
-import { createSessionState, type SessionState } from "./session-state.ts";
+import { createSessionState, hasPacketIdState, type SessionState } from "./session-state.ts";
 
 export interface SessionStore {
   /** The stored state of (vhost, clientId), or undefined when there is none. */
@@ -49,13 +49,41 @@ export function sessionKey(vhost: string, clientId: string): string {
 }
 
 /**
- * The state a new connection of (vhost, clientId) works with. A clean session starts empty and
- * is never stored (and any stored leftover is dropped, as the broker drops the queue). A
- * persistent session continues the stored state when the broker still has the session, else it
- * starts empty and is stored: a stored state without a broker session is stale (the queue
- * expired or was deleted), and a broker session without a stored state was made by another
- * process or before a restart (its bindings' granted QoS is unknown here).
+ * The state a new connection of (vhost, clientId) works with, and whether the session is present
+ * (CONNACK Session Present). A clean session starts empty and is never stored (and any stored
+ * leftover is dropped, as the broker drops the queue). A persistent session continues the stored
+ * state when the broker still has the session; else it starts empty and is stored: a stored
+ * state without a broker session is stale (the queue expired or was deleted), and a broker
+ * session without a stored state was made by another process or before a restart (its bindings'
+ * granted QoS is unknown here).
+ *
+ * One exception: a persistent session that never subscribed has no queue at the broker, yet it
+ * may have a QoS 2 publish half done (PUBREC sent, PUBREL not yet received). Its stored state is
+ * continued and the session reported present, so the client resends its PUBREL (or its PUBLISH
+ * with DUP, which is then not published twice) [MQTT-4.3.3-2] [MQTT-4.4.0-1].
  */
+export function resumeSession(
+  store: SessionStore,
+  vhost: string,
+  clientId: string,
+  cleanSession: boolean,
+  brokerSessionPresent: boolean,
+): { state: SessionState; sessionPresent: boolean } {
+  if (cleanSession) {
+    store.delete(vhost, clientId);
+    return { state: createSessionState(), sessionPresent: false };
+  }
+  const stored = store.get(vhost, clientId);
+  if (stored !== undefined) {
+    if (brokerSessionPresent) return { state: stored, sessionPresent: true };
+    if (stored.subscriptions.size === 0 && hasPacketIdState(stored)) return { state: stored, sessionPresent: true };
+  }
+  const fresh = createSessionState();
+  store.set(vhost, clientId, fresh);
+  return { state: fresh, sessionPresent: brokerSessionPresent };
+}
+
+/** {@link resumeSession}'s state only. */
 export function resumeSessionState(
   store: SessionStore,
   vhost: string,
@@ -63,13 +91,5 @@ export function resumeSessionState(
   cleanSession: boolean,
   sessionPresent: boolean,
 ): SessionState {
-  if (cleanSession) {
-    store.delete(vhost, clientId);
-    return createSessionState();
-  }
-  const stored = sessionPresent ? store.get(vhost, clientId) : undefined;
-  if (stored !== undefined) return stored;
-  const fresh = createSessionState();
-  store.set(vhost, clientId, fresh);
-  return fresh;
+  return resumeSession(store, vhost, clientId, cleanSession, sessionPresent).state;
 }

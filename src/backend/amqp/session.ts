@@ -99,7 +99,7 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
     const { payload, qos } = message;
     const options = PUBLISH_OPTIONS[qos]![message.dup ? 1 : 0]!;
     const publisher = this.connection.publisher;
-    if (qos === 0) {
+    if (qos === 0 && message.confirm !== true) {
       publisher.publish({
         exchange: this.settings.exchange,
         routingKey,
@@ -121,7 +121,9 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
         content: Buffer.from(payload),
         bytes: payload.byteLength,
         options,
-        qos,
+        // A QoS 0 publish that must be confirmed (retained) is tracked like QoS 1: kept until its
+        // confirm and re-published after an innocent channel close. Its headers still say QoS 0.
+        qos: qos === 0 ? 1 : qos,
         resolve,
         onRefused: (error) => this.lost(error),
       });

@@ -91,7 +91,7 @@ export class MemoryBackendSession implements BackendSession {
       headers: { [HEADER_PUBLISH_QOS]: message.qos, [HEADER_DUP]: message.dup },
       deliveryMode: message.qos === 0 ? 1 : 2,
     };
-    if (message.qos === 0) {
+    if (message.qos === 0 && message.confirm !== true) {
       this.broker.whenUnblocked(() => {
         const refused = this.broker.publishAs(this.who, published);
         if (refused !== undefined) queueMicrotask(() => this.lose(refused));
