@@ -333,8 +333,17 @@ export class Connection implements RegisteredClient {
       },
       lost: (error) => {
         const code = error.amqpReplyCode === undefined ? "" : ` (AMQP ${error.amqpReplyCode})`;
-        const will = this.will === undefined ? "" : "; trying to publish its will";
-        void this.close(new ProtocolError(ReasonCode.ServerUnavailable, `the RabbitMQ side of the session is gone${code}: ${error.message}${will}`), true);
+        // Decision: when RabbitMQ itself went away (restart, network), the will is NOT published,
+        // as on our own shutdown: the device did nothing wrong and reconnects once RabbitMQ is
+        // back; publishing every device's "offline" will on a broker restart would be a storm of
+        // false alarms (and the session that would carry it is the thing that was lost). Any other
+        // loss (a refusal that ended the session) is the client's failure: the will is attempted.
+        const brokerGone = error.kind === "unavailable";
+        const will =
+          this.will === undefined ? ""
+          : brokerGone ? "; its will is not published (losing RabbitMQ is not a failure of the client)"
+          : "; trying to publish its will";
+        void this.close(new ProtocolError(ReasonCode.ServerUnavailable, `the RabbitMQ side of the session is gone${code}: ${error.message}${will}`), !brokerGone);
       },
       publishBlocked: (blocked) => {
         if (this.phase !== "connecting" && this.phase !== "connected") return;
