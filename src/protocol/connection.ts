@@ -34,6 +34,7 @@ import { handleDisconnect } from "./disconnect.ts";
 import { ProtocolError, encodeCloseBytes, fromBackendConnectError, fromDecodeError } from "./errors.ts";
 import { KeepaliveClock, loginTimedOut, loginTimeoutError } from "./keepalive.ts";
 import type { ConnectionDeps, ConnectionInfo, ConnectionOptions } from "./options.ts";
+import { CloseReason, NO_METRICS, type ProtocolMetrics } from "./metrics.ts";
 import { PacketReader } from "./packet-reader.ts";
 import { OperationQueue } from "./operation-queue.ts";
 import { handlePingreq } from "./ping.ts";
@@ -65,6 +66,7 @@ export class Connection implements RegisteredClient {
   private readonly reader: PacketReader;
   private readonly now: () => number;
   private readonly options: ConnectionOptions;
+  private readonly metrics: ProtocolMetrics;
   private version: ProtocolVersion | undefined;
   private connackSent = false;
   private cleanSession = true;
@@ -90,6 +92,8 @@ export class Connection implements RegisteredClient {
   ) {
     this.now = deps.now ?? Date.now;
     this.options = deps.options;
+    this.metrics = deps.metrics ?? NO_METRICS;
+    this.metrics.connectionOpened();
     this.info = { connectedAtMs: this.now(), peer: transport.remoteAddress };
     this.log = deps.log.child(`conn ${deps.connectionId}`);
     this.operations = new OperationQueue(
@@ -101,7 +105,8 @@ export class Connection implements RegisteredClient {
       transport,
       {
         acceptsPackets: () => this.phase === "awaiting-connect" || this.phase === "connected",
-        onPacket: (packet) => {
+        onPacket: (packet, sizeBytes) => {
+          this.metrics.packetReceived(packet.type, sizeBytes);
           this.keepalive?.packetReceived(this.now());
           this.dispatch(packet);
         },
@@ -137,7 +142,7 @@ export class Connection implements RegisteredClient {
     const why = error === undefined ? "the client closed the connection without DISCONNECT" : `the connection failed: ${error.message}`;
     const will = this.will === undefined ? "" : "; publishing its will [MQTT-3.1.2-8]";
     // A socket that closes before any CONNECT (load-balancer health checks, port scans) is not news.
-    void this.close(new ProtocolError(ReasonCode.UnspecifiedError, why + will, true, before ? "debug" : "info"), true);
+    void this.close(new ProtocolError(ReasonCode.UnspecifiedError, why + will, true, before ? "debug" : "info"), true, CloseReason.SocketClosed);
   }
 
   /** Called by the server's sweep timer (one for all connections), e.g. every second. */
@@ -292,6 +297,7 @@ export class Connection implements RegisteredClient {
       vhost,
       session,
       retainedStore: this.deps.retainedStore,
+      metrics: this.metrics,
       sessionState: this.sessionState,
       matcher: this.matcher,
       send: (packet) => this.send(packet),
@@ -365,7 +371,10 @@ export class Connection implements RegisteredClient {
 
   private send(packet: Packet): boolean {
     if (this.phase === "closed" || this.phase === "closing") return false;
-    return this.transport.write(encoder.encode(packet, this.version!));
+    const bytes = encoder.encode(packet, this.version!);
+    this.metrics.packetSent(packet.type, bytes.length);
+    if (packet.type === PacketType.Publish) this.metrics.messageDelivered(packet.qos);
+    return this.transport.write(bytes);
   }
 
   private fail(error: ProtocolError): void {
@@ -388,18 +397,23 @@ export class Connection implements RegisteredClient {
   /**
    * Starts closing (once): logs `error` (none for a clean DISCONNECT), sends what its protocol
    * version says (CONNACK code, v5 DISCONNECT, or nothing), closes the transport, then finishes
-   * in the background. Returns the promise of the whole close sequence.
+   * in the background. Returns the promise of the whole close sequence. `reason` is for the
+   * metrics when it is not the error's reason code (the socket closed under us).
    */
-  private close(error: ProtocolError | undefined, withWill: boolean): Promise<void> {
+  private close(error: ProtocolError | undefined, withWill: boolean, reason?: CloseReason): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     // Set before anything else: transport.close() may call onClose() synchronously.
     this.phase = "closing";
+    this.metrics.connectionClosed(reason ?? error?.reasonCode ?? CloseReason.ClientDisconnect);
     if (error === undefined) {
       this.log.info(`client sent DISCONNECT${this.will === undefined || withWill ? "" : "; its will is discarded [MQTT-3.14.4-3]"}`);
     } else {
       this.log[error.logLevel](`closing MQTT connection from ${this.info.peer}: ${error.message}`);
       const bytes = encodeCloseBytes(error, this.version, this.connackSent);
-      if (bytes !== undefined) this.transport.write(bytes);
+      if (bytes !== undefined) {
+        this.metrics.packetSent(bytes[0]! >> 4, bytes.length);
+        this.transport.write(bytes);
+      }
     }
     this.closing = this.finishClose(withWill);
     this.transport.close();

@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import type { RetainedStore } from "../retained/index.ts";
 import type { SessionState } from "../session/index.ts";
 import type { ProtocolError } from "./errors.ts";
+import type { ProtocolMetrics } from "./metrics.ts";
 import type { SubscriptionMatcher } from "./topic-match.ts";
 
 /** Why the connection is not reading from its client; reading resumes when no reason is left. */
@@ -32,6 +33,8 @@ export interface ConnectionContext {
   readonly session: BackendSession;
   /** Where retained messages are stored (after RabbitMQ accepted them) and found for new subscriptions. */
   readonly retainedStore: RetainedStore;
+  /** Counters for the metrics endpoint (messages published, PUBACK latency). */
+  readonly metrics: ProtocolMetrics;
   /** Subscriptions and QoS 2 ids; lives in the SessionStore for non-clean sessions. */
   readonly sessionState: SessionState;
   /** The same subscriptions, pre-split for matching deliveries. */

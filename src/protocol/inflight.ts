@@ -88,6 +88,8 @@ export interface InboundPublish {
   /** For the log line if the broker refuses it. */
   readonly topic: string;
   readonly qos: QoS;
+  /** When the PUBLISH was read (performance.now(), ms), for the PUBACK latency metric; 0 when not measured. */
+  readonly receivedAtMs: number;
   /** undefined while the broker has not answered; null once it took the message; the refusal otherwise. */
   outcome: BackendError | null | undefined;
   /** A copy of the payload of a PUBLISH with the retain flag, stored once the broker took it. */
@@ -103,8 +105,8 @@ export class InboundInflight {
   private readonly pendingQos2 = new Set<number>();
 
   /** Appends a publish; the caller sets `done` to the promise that fills in `outcome`. */
-  add(packetId: number | undefined, qos: QoS, topic: string): InboundPublish {
-    const entry: InboundPublish = { packetId, topic, qos, outcome: undefined, done: Promise.resolve() };
+  add(packetId: number | undefined, qos: QoS, topic: string, receivedAtMs = 0): InboundPublish {
+    const entry: InboundPublish = { packetId, topic, qos, receivedAtMs, outcome: undefined, done: Promise.resolve() };
     this.queue.push(entry);
     if (qos === 2 && packetId !== undefined) this.pendingQos2.add(packetId);
     return entry;

@@ -8,6 +8,7 @@ import type { ProtocolVersion } from "../codec/index.ts";
 import type { Logger } from "../log.ts";
 import type { RetainedStore } from "../retained/index.ts";
 import type { SessionStore } from "../session/index.ts";
+import type { ProtocolMetrics } from "./metrics.ts";
 import type { ClientRegistry } from "./registry.ts";
 
 export interface ConnectionOptions {
@@ -53,6 +54,8 @@ export interface ConnectionDeps {
   log: Logger;
   /** Unique in this process; appears in every log line of the connection. */
   connectionId: string;
+  /** Counters for the metrics endpoint; NO_METRICS (nothing counted) by default. */
+  metrics?: ProtocolMetrics;
   /** The clock, ms; Date.now by default (tests pass their own). */
   now?: () => number;
 }

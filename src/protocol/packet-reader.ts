@@ -20,7 +20,8 @@ const NO_BYTES = new Uint8Array(0);
 export interface PacketSink {
   /** Whether packets may be handled at all now (false while connecting or closing). */
   acceptsPackets(): boolean;
-  onPacket(packet: Packet): void;
+  /** `sizeBytes`: the whole packet as it arrived, fixed header included. */
+  onPacket(packet: Packet, sizeBytes: number): void;
   /** The byte stream is broken; nothing more will be handed out. */
   onDecodeError(error: DecodeError): void;
   /** A handler threw (a bug): the connection closes itself. */
@@ -85,7 +86,7 @@ export class PacketReader {
           sink.onDecodeError(result.error);
           break;
         }
-        sink.onPacket(result.packet);
+        sink.onPacket(result.packet, result.size);
       }
       if (this.pauseReasons !== 0 && decoder.bufferedBytes > 0) decoder.feed(NO_BYTES);
     } catch (error) {

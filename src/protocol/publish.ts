@@ -61,13 +61,15 @@ export class InboundPublishes {
         return;
       }
     }
-    const entry = this.table.add(packet.packetId, packet.qos, packet.topic);
+    // Only QoS 1 is timed (the PUBACK latency histogram); one clock read per PUBLISH.
+    const entry = this.table.add(packet.packetId, packet.qos, packet.topic, packet.qos === 1 ? performance.now() : 0);
     // Copied once: the store is written after the confirm, when the decoder's view is gone.
     if (packet.retain) entry.retainedPayload = packet.payload.slice();
     entry.done = context.session
       .publish({ topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, dup: packet.dup, confirm: packet.retain })
       .catch((error: unknown): BackendError => ({ kind: "failed", message: `publish threw: ${String(error)}` }))
       .then((outcome) => {
+        if (outcome === undefined) context.metrics.messagePublished(entry.qos);
         entry.outcome = outcome ?? null;
         this.flush();
       });
@@ -113,7 +115,10 @@ export class InboundPublishes {
       if (entry.retainedPayload !== undefined) this.storeRetained(entry.topic, entry.retainedPayload, entry.qos);
       const open = context.isOpen();
       if (entry.qos === 1) {
-        if (open) context.send({ type: PacketType.Puback, packetId: entry.packetId! });
+        if (open) {
+          context.send({ type: PacketType.Puback, packetId: entry.packetId! });
+          context.metrics.pubackLatency(performance.now() - entry.receivedAtMs);
+        }
       } else if (entry.qos === 2) {
         context.sessionState.awaitingPubrel.add(entry.packetId!);
         if (open) context.send({ type: PacketType.Pubrec, packetId: entry.packetId! });

@@ -9,6 +9,7 @@ import { createMemoryLogger, type Logger } from "../log.ts";
 import { createMemoryRetainedStore, MemoryPayloadStorage, type IndexedRetainedStore, type RetainedLimits } from "../retained/index.ts";
 import { MemorySessionStore, type SessionStore } from "../session/index.ts";
 import { Connection } from "./connection.ts";
+import type { ProtocolMetrics } from "./metrics.ts";
 import type { ConnectionOptions } from "./options.ts";
 import { ClientRegistry } from "./registry.ts";
 import type { Transport } from "./transport.ts";
@@ -86,6 +87,8 @@ export class TestWorld {
   readonly retainedStorage = new MemoryPayloadStorage();
   retainedStore: IndexedRetainedStore;
   nowMs = 1_000_000;
+  /** Given to every connection made after it is set (metrics tests); none by default. */
+  metrics: ProtocolMetrics | undefined;
   private nextId = 1;
 
   constructor(
@@ -114,6 +117,7 @@ export class TestWorld {
       log: this.log,
       connectionId: String(this.nextId++),
       now: () => this.nowMs,
+      ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
     });
     transport.connection = connection;
     return new TestClient(connection, transport, version);
