@@ -11,6 +11,7 @@ import {
 import { decodePacket } from "./decode.ts";
 import { Encoder, encodePacket } from "./encode.ts";
 import type { Packet, Properties, PublishPacket } from "./packets.ts";
+import { randomPacket } from "./random-packets.ts";
 import { h, prng, snapshot, toHex, utf8 } from "./test-helpers.ts";
 import { VECTORS } from "./test-vectors.ts";
 import { utf8Length } from "./writer.ts";
@@ -129,6 +130,29 @@ describe("encoder details", () => {
     const copy = first.slice();
     encoder.encode({ type: PacketType.Puback, packetId: 2 }, 4);
     expect(toHex(first)).not.toBe(toHex(copy));
+  });
+
+  test("encodePublishHeaders + the payload are exactly encodePacket's bytes, for 600 random PUBLISHes of every version", () => {
+    const random = prng(77);
+    const encoder = new Encoder(16);
+    for (let i = 0; i < 600; i++) {
+      const version = ([3, 4, 5] as const)[i % 3]!;
+      const packet = randomPacket(random, version, PacketType.Publish, { largePayloadChance: 0.05 }) as PublishPacket;
+      const headers = encoder.encodePublishHeaders(packet, version);
+      expect(toHex(headers) + toHex(packet.payload)).toBe(toHex(encodePacket(packet, version)));
+    }
+  });
+
+  test("encodePublishHeaders does not copy the payload: a 1 MiB PUBLISH needs only its few header bytes", () => {
+    const encoder = new Encoder();
+    const packet: PublishPacket = { type: PacketType.Publish, topic: "big", payload: new Uint8Array(1 << 20), qos: 1, packetId: 7, retain: false, dup: false };
+    const headers = encoder.encodePublishHeaders(packet, 4);
+    expect(toHex(headers)).toBe("32 87 80 40 0003 626967 0007".replace(/ /g, ""));
+    // A view into the encoder's small reused buffer, overwritten by the next encode.
+    expect(headers.buffer.byteLength).toBe(256);
+    const copy = headers.slice();
+    encoder.encode({ type: PacketType.Puback, packetId: 1 }, 4);
+    expect(toHex(headers)).not.toBe(toHex(copy));
   });
 
   test("UTF-8 byte lengths match TextEncoder, lone surrogates included (written as U+FFFD)", () => {

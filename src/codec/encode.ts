@@ -8,7 +8,7 @@
  */
 import { MAX_VARIABLE_BYTE_INTEGER, PACKET_TYPE_NAMES, PacketType, type PropertyContext, type ProtocolVersion } from "./constants.ts";
 import { measureConnect, writeConnect } from "./encode-connect.ts";
-import type { Packet, Properties } from "./packets.ts";
+import type { Packet, Properties, PublishPacket } from "./packets.ts";
 import { propertiesLength, writeProperties } from "./properties.ts";
 import { Writer, stringLength, varintLength } from "./writer.ts";
 
@@ -141,6 +141,13 @@ function firstByte(packet: Packet): number {
   }
 }
 
+/** PUBLISH's Variable Header: Topic Name, Packet Identifier (QoS > 0), MQTT 5 properties as measured. */
+function writePublishVariableHeader(w: Writer, packet: PublishPacket, version: ProtocolVersion): void {
+  w.utf8(packet.topic);
+  if (packet.qos > 0) w.u16(checkPacketId(packet.packetId, "PUBLISH"));
+  if (version === 5) writeProperties(w, packet.properties, plan.propertiesLength);
+}
+
 /** Writes the body (everything after the fixed header) as measured. */
 function writeBody(w: Writer, packet: Packet, version: ProtocolVersion, remainingLength: number): void {
   switch (packet.type) {
@@ -154,9 +161,7 @@ function writeBody(w: Writer, packet: Packet, version: ProtocolVersion, remainin
       if (version === 5) writeProperties(w, packet.properties, plan.propertiesLength);
       return;
     case PacketType.Publish:
-      w.utf8(packet.topic);
-      if (packet.qos > 0) w.u16(checkPacketId(packet.packetId, "PUBLISH"));
-      if (version === 5) writeProperties(w, packet.properties, plan.propertiesLength);
+      writePublishVariableHeader(w, packet, version);
       w.raw(packet.payload);
       return;
     case PacketType.Puback:
@@ -256,16 +261,40 @@ export class Encoder {
     const constant = constantBytes(packet, protocolVersion);
     if (constant !== undefined) return constant;
     const { remainingLength, total } = sizeOf(packet, protocolVersion);
+    const w = this.writerFor(total);
+    writePacket(w, packet, protocolVersion, remainingLength);
+    return w.bytes.subarray(0, total);
+  }
+
+  /**
+   * A PUBLISH without its payload: the Fixed Header and the Variable Header (Topic Name, Packet
+   * Identifier, properties) as a view valid until the next encode. Send it, then `packet.payload`
+   * itself right after it (the Remaining Length counts the payload). Saves copying the payload:
+   * for a large one that copy is most of the cost of encoding (and a 64 KiB PUBLISH no longer
+   * needs a 64 KiB buffer here).
+   */
+  encodePublishHeaders(packet: PublishPacket, protocolVersion: ProtocolVersion): Uint8Array {
+    const { remainingLength, total } = sizeOf(packet, protocolVersion);
+    const headerBytes = total - packet.payload.length;
+    const w = this.writerFor(headerBytes);
+    w.u8(firstByte(packet));
+    w.varint(remainingLength);
+    writePublishVariableHeader(w, packet, protocolVersion);
+    if (w.pos !== headerBytes) throw new Error(`bug: PUBLISH headers measured ${headerBytes} bytes but wrote ${w.pos}`);
+    return w.bytes.subarray(0, headerBytes);
+  }
+
+  /** The writer, at 0, over a buffer of at least `bytes`: the kept one, or a larger one for this packet. */
+  private writerFor(bytes: number): Writer {
     let buffer = this.buffer;
-    if (total > buffer.length) {
-      buffer = new Uint8Array(Math.max(total, buffer.length * 2));
+    if (bytes > buffer.length) {
+      buffer = new Uint8Array(Math.max(bytes, buffer.length * 2));
       if (buffer.length <= ENCODER_KEEP_BYTES) this.buffer = buffer;
     }
     const w = this.writer;
     w.bytes = buffer;
     w.pos = 0;
-    writePacket(w, packet, protocolVersion, remainingLength);
-    return buffer.subarray(0, total);
+    return w;
   }
 }
 

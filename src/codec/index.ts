@@ -18,6 +18,8 @@
  *   decodePacket(bytes, protocolVersion | undefined, filterOptions?): DecodeResult    the packet at the start of `bytes`
  *   encodePacket(packet, protocolVersion): Uint8Array                 exact-size buffer (shared constants for PINGREQ/PINGRESP/plain DISCONNECT)
  *   new Encoder().encode(packet, protocolVersion): Uint8Array         view into a reused buffer, valid until the next encode()
+ *     .encodePublishHeaders(publish, protocolVersion): Uint8Array     a PUBLISH's bytes up to its payload (same validity):
+ *                                                                     send them, then publish.payload, without copying it
  *   validateTopicName(topic, field?) / validateTopicFilter(filter, field?, options?): DecodeError | undefined
  *   parseSharedSubscription(filter, field?, options?): { shareName, topicFilter } | DecodeError | undefined
  *
