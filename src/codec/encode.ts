@@ -21,6 +21,8 @@ export class Plan {
   propertiesLength = 0;
   /** Property Length of the CONNECT will's properties. */
   willPropertiesLength = 0;
+  /** Size of the whole packet, fixed header included (set by sizeOf). */
+  totalBytes = 0;
 }
 const plan = new Plan();
 
@@ -212,13 +214,17 @@ function writeBody(w: Writer, packet: Packet, version: ProtocolVersion, remainin
   }
 }
 
-/** Total bytes of `packet` once encoded, and its Remaining Length (in plan-filled state). */
-function sizeOf(packet: Packet, version: ProtocolVersion): { remainingLength: number; total: number } {
+/**
+ * Measures `packet` (filling `plan`) and returns its Remaining Length; its total size goes to
+ * plan.totalBytes (a field, not a returned object: no allocation per packet).
+ */
+function sizeOf(packet: Packet, version: ProtocolVersion): number {
   const remainingLength = measure(packet, version);
   if (remainingLength > MAX_VARIABLE_BYTE_INTEGER) {
     throw new RangeError(`${PACKET_TYPE_NAMES[packet.type]} would be ${remainingLength} bytes; the MQTT maximum is ${MAX_VARIABLE_BYTE_INTEGER}`);
   }
-  return { remainingLength, total: 1 + varintLength(remainingLength) + remainingLength };
+  plan.totalBytes = 1 + varintLength(remainingLength) + remainingLength;
+  return remainingLength;
 }
 
 function writePacket(w: Writer, packet: Packet, version: ProtocolVersion, remainingLength: number): void {
@@ -235,7 +241,8 @@ function writePacket(w: Writer, packet: Packet, version: ProtocolVersion, remain
 export function encodePacket(packet: Packet, protocolVersion: ProtocolVersion): Uint8Array {
   const constant = constantBytes(packet, protocolVersion);
   if (constant !== undefined) return constant;
-  const { remainingLength, total } = sizeOf(packet, protocolVersion);
+  const remainingLength = sizeOf(packet, protocolVersion);
+  const total = plan.totalBytes;
   const w = new Writer(new Uint8Array(total));
   writePacket(w, packet, protocolVersion, remainingLength);
   return w.bytes;
@@ -243,6 +250,8 @@ export function encodePacket(packet: Packet, protocolVersion: ProtocolVersion): 
 
 /** Buffers above this are not kept after use, so one large packet does not pin memory. */
 const ENCODER_KEEP_BYTES = 64 * 1024;
+/** Views an Encoder keeps, one per slot of (length mod this): a power of two. */
+const VIEW_SLOTS = 32;
 
 /**
  * One per connection: encodes into a buffer it reuses and grows. The result is a view valid only
@@ -251,6 +260,13 @@ const ENCODER_KEEP_BYTES = 64 * 1024;
 export class Encoder {
   private buffer: Uint8Array;
   private readonly writer: Writer;
+  /**
+   * Views of `buffer` from 0, by length (slot = length mod VIEW_SLOTS): JavaScriptCore spends more
+   * on creating a typed-array view than on encoding a PUBACK, and a connection sends the same
+   * few sizes over and over, so the view for a length is made once and handed out again.
+   * Emptied whenever `buffer` is replaced.
+   */
+  private readonly views: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(VIEW_SLOTS).fill(undefined);
 
   constructor(initialBytes = 256) {
     this.buffer = new Uint8Array(initialBytes);
@@ -260,10 +276,11 @@ export class Encoder {
   encode(packet: Packet, protocolVersion: ProtocolVersion): Uint8Array {
     const constant = constantBytes(packet, protocolVersion);
     if (constant !== undefined) return constant;
-    const { remainingLength, total } = sizeOf(packet, protocolVersion);
+    const remainingLength = sizeOf(packet, protocolVersion);
+    const total = plan.totalBytes;
     const w = this.writerFor(total);
     writePacket(w, packet, protocolVersion, remainingLength);
-    return w.bytes.subarray(0, total);
+    return this.viewOf(w.bytes, total);
   }
 
   /**
@@ -274,14 +291,25 @@ export class Encoder {
    * needs a 64 KiB buffer here).
    */
   encodePublishHeaders(packet: PublishPacket, protocolVersion: ProtocolVersion): Uint8Array {
-    const { remainingLength, total } = sizeOf(packet, protocolVersion);
-    const headerBytes = total - packet.payload.length;
+    const remainingLength = sizeOf(packet, protocolVersion);
+    const headerBytes = plan.totalBytes - packet.payload.length;
     const w = this.writerFor(headerBytes);
     w.u8(firstByte(packet));
     w.varint(remainingLength);
     writePublishVariableHeader(w, packet, protocolVersion);
     if (w.pos !== headerBytes) throw new Error(`bug: PUBLISH headers measured ${headerBytes} bytes but wrote ${w.pos}`);
-    return w.bytes.subarray(0, headerBytes);
+    return this.viewOf(w.bytes, headerBytes);
+  }
+
+  /** bytes[0, length) as a view: the kept one for that length when `bytes` is the kept buffer. */
+  private viewOf(bytes: Uint8Array, length: number): Uint8Array {
+    if (bytes !== this.buffer) return bytes.subarray(0, length);
+    const slot = length & (VIEW_SLOTS - 1);
+    const kept = this.views[slot];
+    if (kept !== undefined && kept.length === length) return kept;
+    const view = bytes.subarray(0, length);
+    this.views[slot] = view;
+    return view;
   }
 
   /** The writer, at 0, over a buffer of at least `bytes`: the kept one, or a larger one for this packet. */
@@ -289,7 +317,10 @@ export class Encoder {
     let buffer = this.buffer;
     if (bytes > buffer.length) {
       buffer = new Uint8Array(Math.max(bytes, buffer.length * 2));
-      if (buffer.length <= ENCODER_KEEP_BYTES) this.buffer = buffer;
+      if (buffer.length <= ENCODER_KEEP_BYTES) {
+        this.buffer = buffer;
+        this.views.fill(undefined);
+      }
     }
     const w = this.writer;
     w.bytes = buffer;
