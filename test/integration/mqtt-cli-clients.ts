@@ -72,13 +72,23 @@ export interface MosquittoMessage {
 export interface MosquittoSub {
   started: Promise<void>;
   done: Promise<{ messages: MosquittoMessage[]; result: ProcessResult }>;
+  /** Kills it at once (no DISCONNECT): for `finally` blocks. */
   kill(): void;
 }
 
 const MESSAGE_PREFIX = "MSG\t";
 
 export function mosquittoSub(
-  options: MosquittoOptions & { filters: string[]; qos: 0 | 1 | 2; count: number; timeoutSeconds?: number },
+  options: MosquittoOptions & {
+    filters: string[];
+    qos: 0 | 1 | 2;
+    /** -C: exit after this many messages. */
+    count: number;
+    /** -W: exit after this long in any case; default 10. */
+    timeoutSeconds?: number;
+    /** -E: exit (with DISCONNECT) as soon as the SUBACK arrived, e.g. to leave a persistent session behind. */
+    exitAfterSuback?: boolean;
+  },
 ): MosquittoSub {
   const argv = [
     // stdout is a pipe here, so libc would buffer mosquitto_sub's output until it exits:
@@ -94,6 +104,7 @@ export function mosquittoSub(
     String(options.count),
     "-W",
     String(options.timeoutSeconds ?? 10),
+    ...(options.exitAfterSuback === true ? ["-E"] : []),
     "-d",
     "-F",
     `${MESSAGE_PREFIX}%t\t%q\t%p`,
@@ -137,7 +148,10 @@ export function mosquittoSub(
   return {
     started: startedBounded,
     done,
-    kill: () => child.kill(),
+    // SIGKILL: mosquitto_sub's SIGTERM handler calls mosquitto_disconnect(), which can deadlock
+    // on libmosquitto's mutex when the signal lands while a packet is being handled (seen right
+    // after SUBACK). A test that wants a clean DISCONNECT uses `exitAfterSuback` or `count`.
+    kill: () => child.kill("SIGKILL"),
   };
 }
 

@@ -155,10 +155,9 @@ describe("persistent session", () => {
   test("mosquitto_sub -c (3.1): what was published while it was away is delivered when it comes back", async () => {
     const clientId = uniqueName("mc");
     const options = { port: adapter.port, version: "mqttv31" as const, clientId, persistent: true };
-    const first = mosquittoSub({ ...options, filters: [`${clientId}/#`], qos: 1, count: 1, timeoutSeconds: 2 });
-    await first.started;
-    first.kill();
-    await first.done;
+    // -E: subscribe, then DISCONNECT; the persistent session stays.
+    const first = mosquittoSub({ ...options, filters: [`${clientId}/#`], qos: 1, count: 1, exitAfterSuback: true });
+    expect((await first.done).result.exitCode).toBe(0);
     await waitForQueue(sessionQueue(clientId), true);
     expect((await mosquittoPub({ port: adapter.port, version: "mqttv311", clientId: uniqueName("mp"), topic: `${clientId}/x`, message: "kept", qos: 1 })).exitCode).toBe(0);
     const back = mosquittoSub({ ...options, filters: [`${clientId}/#`], qos: 1, count: 1 });
