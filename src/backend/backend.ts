@@ -150,6 +150,28 @@ export interface BackendSession {
   close(options: { clean: boolean }): Promise<void>;
 }
 
+/** One broker connection, as `rabbitmq-mqtt status` shows it. */
+export interface BrokerConnectionStats {
+  /** As in the log lines, e.g. `vhost '/' user 'guest' #2`. */
+  name: string;
+  vhost: string;
+  username: string;
+  /** Channels open on it now. */
+  channels: number;
+  /** MQTT sessions it carries. */
+  sessions: number;
+  /** Publishing is paused on it (RabbitMQ's resource alarm, or a full write buffer). */
+  publishBlocked: boolean;
+}
+
+/** The broker connections of a backend, for `status` and the metrics endpoint. */
+export interface BackendStats {
+  /** The broker as it introduced itself (AMQP server properties), e.g. "RabbitMQ" "3.10.8"; unset until a connection opened. */
+  serverProduct?: string;
+  serverVersion?: string;
+  connections: BrokerConnectionStats[];
+}
+
 /** The broker, as `protocol/` sees it. */
 export interface Backend {
   /**
@@ -160,4 +182,6 @@ export interface Backend {
   connect(request: ConnectRequest, events: SessionEvents): Promise<ConnectOutcome>;
   /** Closes every broker connection. */
   shutdown(): Promise<void>;
+  /** The broker connections now (optional: a backend without connections of its own has none to show). */
+  stats?(): BackendStats;
 }

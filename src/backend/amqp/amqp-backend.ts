@@ -4,7 +4,7 @@
  * headers), pool.ts (authentication, connections per vhost and user), pooled-connection.ts (the
  * channels a connection's sessions share), session.ts (queues, bindings, consumers).
  */
-import type { Backend, BackendError, ConnectOutcome, ConnectRequest, SessionEvents } from "../backend.ts";
+import type { Backend, BackendError, BackendStats, ConnectOutcome, ConnectRequest, SessionEvents } from "../backend.ts";
 import type { Logger } from "../../log.ts";
 import { checkShortString, sessionQueueName } from "./naming.ts";
 import type { OpsLease } from "./ops-channels.ts";
@@ -74,6 +74,11 @@ export class AmqpBackend implements Backend {
     const attached = await this.pool.attach({ username: request.username, password: request.password, vhost: request.vhost });
     if (!attached.ok) return attached;
     const connection = attached.connection;
+  /** The AMQP connections of every pool, with their channels and sessions (for `status` and metrics). */
+  stats(): BackendStats {
+    return this.pool.stats();
+  }
+
     try {
       return await this.openSession(connection, request, queueName, events);
     } finally {

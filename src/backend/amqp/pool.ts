@@ -20,7 +20,7 @@
  */
 import amqp from "amqplib";
 import { createHash } from "node:crypto";
-import type { BackendError } from "../backend.ts";
+import type { BackendError, BackendStats, BrokerConnectionStats } from "../backend.ts";
 import type { Logger } from "../../log.ts";
 import { fromConnectError } from "./errors.ts";
 import { PooledConnection } from "./pooled-connection.ts";
@@ -76,6 +76,8 @@ export class ConnectionPool {
 
   /**
    * Authenticates `login` with RabbitMQ (or the cache) and returns a connection of its pool,
+  /** What the broker said it is on the last connection `stats()` saw (kept when none is open). */
+  private lastServer: { product: string; version: string } | undefined;
    * reserved: the caller must `attach()` a session to it or `unreserve()` it.
    */
   async attach(login: Login): Promise<AttachOutcome> {
@@ -131,6 +133,31 @@ export class ConnectionPool {
     } else {
       opened.model.on("error", () => {});
       opened.model.close().catch(() => {});
+  /** Every live connection, for `status` and metrics; the broker's product and version as last seen. */
+  stats(): BackendStats {
+    const connections: BrokerConnectionStats[] = [];
+    for (const [poolKey, members] of this.members) {
+      const [vhost = "", username = ""] = poolKey.split("\0");
+      for (const member of members) {
+        if (member.dead !== undefined) continue;
+        const server = member.serverProperties;
+        if (typeof server?.version === "string") this.lastServer = { product: String(server.product ?? ""), version: server.version };
+        connections.push({
+          name: member.name,
+          vhost,
+          username,
+          channels: member.openChannels,
+          sessions: member.sessions.size,
+          publishBlocked: member.publishBlocked,
+        });
+      }
+    }
+    return {
+      ...(this.lastServer === undefined ? {} : { serverProduct: this.lastServer.product, serverVersion: this.lastServer.version }),
+      connections,
+    };
+  }
+
     }
     return undefined;
   }

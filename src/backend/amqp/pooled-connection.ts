@@ -120,6 +120,24 @@ export class PooledConnection {
     return created;
   }
 
+  /**
+   * Channels open on this connection now, from amqplib's channel table (slot 0 is the connection
+   * itself): counting there, not in our own channel objects, also catches channels being opened
+   * or closed.
+   */
+  get openChannels(): number {
+    const table = (this.model.connection as unknown as { channels?: ReadonlyArray<unknown> }).channels;
+    if (!Array.isArray(table)) return 0;
+    let open = 0;
+    for (let i = 1; i < table.length; i++) if (table[i] != null) open++;
+    return open;
+  }
+
+  /** The broker's connection.start server properties (`product`, `version`, …), as amqplib keeps them. */
+  get serverProperties(): { product?: unknown; version?: unknown } | undefined {
+    return (this.model.connection as unknown as { serverProperties?: { product?: unknown; version?: unknown } }).serverProperties;
+  }
+
   /** True while publishers on this connection must wait (connection.blocked or write buffer full). */
   get publishBlocked(): boolean {
     return this.blockedNow;
