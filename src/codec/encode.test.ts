@@ -143,6 +143,27 @@ describe("encoder details", () => {
     }
   });
 
+  test("repeated, alternating and equal-but-distinct topic strings encode right through every encoder (topic cache)", () => {
+    const encoder = new Encoder();
+    const topics = ["sensors/device-0042/temperature", "a", "ü/€/😀/long enough to be copied", "lone \ud800 surrogate, long enough", `${"x".repeat(40)}`];
+    const random = prng(5);
+    for (let i = 0; i < 400; i++) {
+      // Runs of the same topic, sometimes as a new but equal string object.
+      const base = topics[Math.floor(random() * 3) === 0 ? Math.floor(random() * topics.length) : i % 2]!;
+      const topic = random() < 0.3 ? [...base].join("") : base;
+      const packet: PublishPacket = { type: PacketType.Publish, topic, payload: utf8(`p${i}`), qos: 1, packetId: 1 + i, retain: false, dup: false };
+      const expected = toHex(new TextEncoder().encode(topic));
+      const version = ([3, 4, 5] as const)[i % 3]!;
+      const way = i % 3;
+      const bytes =
+        way === 0 ? encodePacket(packet, version) : way === 1 ? encoder.encode(packet, version).slice() : Uint8Array.from([...encoder.encodePublishHeaders(packet, version), ...packet.payload]);
+      const topicAt = bytes[1]! < 128 ? 2 : 3;
+      expect(toHex(bytes.subarray(topicAt + 2, topicAt + 2 + expected.length / 2))).toBe(expected);
+      const decoded = decodePacket(bytes, version);
+      expect(decoded.kind === "packet" && snapshot(decoded.packet)).toEqual(snapshot({ ...packet, topic: new TextDecoder().decode(new TextEncoder().encode(topic)) }));
+    }
+  });
+
   test("encodePublishHeaders does not copy the payload: a 1 MiB PUBLISH needs only its few header bytes", () => {
     const encoder = new Encoder();
     const packet: PublishPacket = { type: PacketType.Publish, topic: "big", payload: new Uint8Array(1 << 20), qos: 1, packetId: 7, retain: false, dup: false };
