@@ -67,6 +67,11 @@ export class AmqpBackend implements Backend {
     return this.pool.connectionCount(vhost, username);
   }
 
+  /** The AMQP connections of every pool, with their channels and sessions (for `status` and metrics). */
+  stats(): BackendStats {
+    return this.pool.stats();
+  }
+
   async connect(request: ConnectRequest, events: SessionEvents): Promise<ConnectOutcome> {
     const queueName = sessionQueueName(request.clientId);
     const badName = checkShortString(queueName, `session queue name for client id "${request.clientId}"`);
@@ -74,11 +79,6 @@ export class AmqpBackend implements Backend {
     const attached = await this.pool.attach({ username: request.username, password: request.password, vhost: request.vhost });
     if (!attached.ok) return attached;
     const connection = attached.connection;
-  /** The AMQP connections of every pool, with their channels and sessions (for `status` and metrics). */
-  stats(): BackendStats {
-    return this.pool.stats();
-  }
-
     try {
       return await this.openSession(connection, request, queueName, events);
     } finally {

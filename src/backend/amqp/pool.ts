@@ -62,6 +62,8 @@ export class ConnectionPool {
   private lastUnavailable: BackendError | undefined;
   private connectionCounter = 0;
   private shuttingDown = false;
+  /** What the broker said it is on the last connection `stats()` saw (kept when none is open). */
+  private lastServer: { product: string; version: string } | undefined;
 
   constructor(private readonly settings: PoolSettings) {
     const url = new URL(settings.url);
@@ -76,8 +78,6 @@ export class ConnectionPool {
 
   /**
    * Authenticates `login` with RabbitMQ (or the cache) and returns a connection of its pool,
-  /** What the broker said it is on the last connection `stats()` saw (kept when none is open). */
-  private lastServer: { product: string; version: string } | undefined;
    * reserved: the caller must `attach()` a session to it or `unreserve()` it.
    */
   async attach(login: Login): Promise<AttachOutcome> {
@@ -116,23 +116,6 @@ export class ConnectionPool {
     return this.members.get(`${vhost}\0${username}`)?.length ?? 0;
   }
 
-  /** Closes every connection after waiting up to `flushTimeoutMs` for pending confirms. */
-  async shutdown(flushTimeoutMs: number): Promise<void> {
-    this.shuttingDown = true;
-    const all = [...this.members.values()].flat();
-    const reason: BackendError = { kind: "unavailable", message: "the adapter is shutting down" };
-    await Promise.all(all.map((connection) => connection.close(reason, flushTimeoutMs)));
-  }
-
-  private async authenticate(login: Login, poolKey: string, authKey: string): Promise<BackendError | undefined> {
-    const opened = await this.open(login);
-    if (!opened.ok) return opened.error;
-    if (this.settings.authCacheTtlMs > 0) this.authCache.set(authKey, Date.now() + this.settings.authCacheTtlMs);
-    if (this.pickMember(poolKey) === undefined && !this.shuttingDown) {
-      this.adopt(poolKey, opened.model, login);
-    } else {
-      opened.model.on("error", () => {});
-      opened.model.close().catch(() => {});
   /** Every live connection, for `status` and metrics; the broker's product and version as last seen. */
   stats(): BackendStats {
     const connections: BrokerConnectionStats[] = [];
@@ -158,6 +141,23 @@ export class ConnectionPool {
     };
   }
 
+  /** Closes every connection after waiting up to `flushTimeoutMs` for pending confirms. */
+  async shutdown(flushTimeoutMs: number): Promise<void> {
+    this.shuttingDown = true;
+    const all = [...this.members.values()].flat();
+    const reason: BackendError = { kind: "unavailable", message: "the adapter is shutting down" };
+    await Promise.all(all.map((connection) => connection.close(reason, flushTimeoutMs)));
+  }
+
+  private async authenticate(login: Login, poolKey: string, authKey: string): Promise<BackendError | undefined> {
+    const opened = await this.open(login);
+    if (!opened.ok) return opened.error;
+    if (this.settings.authCacheTtlMs > 0) this.authCache.set(authKey, Date.now() + this.settings.authCacheTtlMs);
+    if (this.pickMember(poolKey) === undefined && !this.shuttingDown) {
+      this.adopt(poolKey, opened.model, login);
+    } else {
+      opened.model.on("error", () => {});
+      opened.model.close().catch(() => {});
     }
     return undefined;
   }
