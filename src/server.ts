@@ -3,15 +3,17 @@
  * protocol `Connection`s. Everything below it receives plain values and interfaces.
  *
  *   config ─▶ AmqpBackend ─┐
- *            registry, sessionStore, retained store ─┼─▶ Connection per socket ◀── listeners (TCP today)
+ *            registry, sessionStore, retained store ─┼─▶ Connection per socket ◀── listeners (TCP, TLS, WebSocket)
  *            keepalive sweep (1 timer) ┘
  */
 import type { Backend } from "./backend/backend.ts";
 import { AmqpBackend } from "./backend/amqp/index.ts";
+import { amqpTlsSocketOptions, loadAdapterCa } from "./auth/index.ts";
 import type { AdapterConfig } from "./config/index.ts";
-import { listenTcp, type RunningListener } from "./listeners/tcp.ts";
+import { startListeners } from "./listeners/start.ts";
+import type { ConnectionHandler, RunningListener } from "./listeners/tcp.ts";
 import type { Logger } from "./log.ts";
-import { ClientRegistry, Connection, type ConnectionOptions } from "./protocol/index.ts";
+import { ClientRegistry, Connection, type ConnectionOptions, type Transport } from "./protocol/index.ts";
 import { openSqliteRetainedStore, type RetainedStore } from "./retained/index.ts";
 import { MemorySessionStore } from "./session/index.ts";
 import { BrokerWatch } from "./broker-watch.ts";
@@ -57,7 +59,13 @@ export function connectionOptionsFrom(config: AdapterConfig): ConnectionOptions 
 }
 
 function createBackend(config: AdapterConfig, log: Logger): Backend {
+  // TLS towards RabbitMQ (amqps://) and the adapter CA of certificate logins: bad files are fatal startup errors.
+  const tls = amqpTlsSocketOptions(config.amqpTls, config.amqpUrl);
+  for (const warning of tls.warnings) log.warning(warning);
+  const adapterCa = config.sslCertLogin ? loadAdapterCa(config.certLoginCa) : undefined;
   return new AmqpBackend({
+    socketOptions: tls.options,
+    ...(adapterCa === undefined ? {} : { externalCredentials: (certificate: Uint8Array) => adapterCa.externalCredentials(certificate) }),
     url: config.amqpUrl,
     exchange: config.exchange,
     // null = the session never expires: RabbitMQ has no "infinite" x-expires, so use its maximum.
@@ -91,39 +99,31 @@ export async function startServer(
   const connections = new Set<Connection>();
   let nextConnectionId = 1;
 
-  const listeners: RunningListener[] = [];
+  const accept = (transport: Transport): ConnectionHandler => {
+    const connectionId = String(nextConnectionId++);
+    const connection = new Connection(transport, {
+      backend,
+      registry,
+      sessionStore,
+      retainedStore,
+      options,
+      log,
+      connectionId,
+    });
+    connections.add(connection);
+    return {
+      onData: (chunk) => connection.onData(chunk),
+      onDrain: () => connection.onDrain(),
+      onClose: (error) => {
+        connections.delete(connection);
+        connection.onClose(error);
+      },
+    };
+  };
+
+  let listeners: RunningListener[] = [];
   try {
-    for (const address of config.tcpListeners) {
-      listeners.push(
-        listenTcp({
-          host: address.host,
-          port: address.port,
-          noDelay: config.tcpListenOptions.nodelay,
-          log,
-          accept(transport) {
-            const connectionId = String(nextConnectionId++);
-            const connection = new Connection(transport, {
-              backend,
-              registry,
-              sessionStore,
-              retainedStore,
-              options,
-              log,
-              connectionId,
-            });
-            connections.add(connection);
-            return {
-              onData: (chunk) => connection.onData(chunk),
-              onDrain: () => connection.onDrain(),
-              onClose: (error) => {
-                connections.delete(connection);
-                connection.onClose(error);
-              },
-            };
-          },
-        }),
-      );
-    }
+    listeners = startListeners(config, log, accept);
   } catch (error) {
     for (const listener of listeners) listener.stop();
     watch?.stop();

@@ -23,6 +23,7 @@
  * reaches this module (listeners/tls.ts decides that); the trust model is in the README.
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { OID_SUBJECT_ALT_NAME, parseCertificate, pemBlocks, toPem } from "./certificate.ts";
 import {
   DerError,
@@ -151,6 +152,12 @@ export class AdapterCa {
     return minted;
   }
 
+  /** `credentialsFor` in the shape the AMQP backend takes (its ExternalCredentials). */
+  externalCredentials(clientCertificate: Uint8Array): { cert: string; key: string } | { error: string } {
+    const minted = this.credentialsFor(clientCertificate);
+    return minted instanceof DerError ? { error: `unreadable client certificate: ${minted.message}` } : minted;
+  }
+
   private mint(subject: Uint8Array, sanExtension: Uint8Array | undefined, nowMs: number): MintedCredentials {
     // Whole seconds: X.509 times have no fractions, so notAfter is what RabbitMQ will see.
     const notBeforeMs = Math.floor((nowMs - CLOCK_SKEW_MS) / 1000) * 1000;
@@ -178,5 +185,32 @@ export class AdapterCa {
     const signature = sign(this.scheme.digest, tbs, this.caKey);
     const certificate = sequence(tbs, this.scheme.algorithm, tlv(Tag.BitString, Uint8Array.of(0), signature));
     return { cert: toPem(certificate, "CERTIFICATE"), key: this.keyPem, notAfterMs };
+  }
+}
+
+/** The `adapter.ssl_cert_login.*` keys (config's certLoginCa). */
+export interface AdapterCaConfig {
+  certfile: string | null;
+  keyfile: string | null;
+  password: string | null;
+  certificateLifetimeMs: number;
+}
+
+/** The adapter CA from its config keys; throws a startup error that names the key at fault. */
+export function loadAdapterCa(config: AdapterCaConfig): AdapterCa {
+  const read = (path: string | null, key: string): string => {
+    if (path === null) throw new Error(`mqtt.ssl_cert_login = true needs ${key} (the adapter CA RabbitMQ trusts for EXTERNAL logins)`);
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      throw new Error(`${key} = ${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  };
+  const caCertPem = read(config.certfile, "adapter.ssl_cert_login.ca_certfile");
+  const caKeyPem = read(config.keyfile, "adapter.ssl_cert_login.ca_keyfile");
+  try {
+    return new AdapterCa({ caCertPem, caKeyPem, caKeyPassphrase: config.password, certificateLifetimeMs: config.certificateLifetimeMs });
+  } catch (error) {
+    throw new Error(`adapter.ssl_cert_login: ${(error as Error).message}`);
   }
 }

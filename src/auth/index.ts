@@ -11,7 +11,9 @@
 /** The user name of a client certificate, as RabbitMQ's ssl_cert_login_from computes it. */
 export { certificateUserName, formatDistinguishedName, type CertLoginFrom, type CertNameOptions, type CertNameError, type SanType } from "./cert-name.ts";
 /** Short-lived certificates for RabbitMQ's EXTERNAL mechanism, signed by the adapter CA. */
-export { AdapterCa, type AdapterCaOptions, type MintedCredentials } from "./adapter-ca.ts";
+export { AdapterCa, loadAdapterCa, type AdapterCaConfig, type AdapterCaOptions, type MintedCredentials } from "./adapter-ca.ts";
+/** adapter.amqp_ssl_options.* as amqplib socket options (amqps://). */
+export { amqpTlsSocketOptions } from "./amqp-tls.ts";
 /** DER/PEM helpers for certificates. */
 export { parseCertificate, pemBlocks, toPem, type ParsedCertificate } from "./certificate.ts";
 export { DerError } from "./der.ts";

@@ -116,6 +116,8 @@ export interface AdapterConfig {
   /** Where amqpUrl came from, for the startup log ("adapter.amqp_url", "/etc/rabbitmq/rabbitmq.conf:3 listeners.tcp.default", "built-in default"). */
   amqpUrlSource: string;
   amqpTls: AmqpTlsOptions;
+  /** The adapter CA that signs the client certificates of EXTERNAL logins (mqtt.ssl_cert_login). Paths are PEM files. */
+  certLoginCa: { certfile: string | null; keyfile: string | null; password: string | null; certificateLifetimeMs: number };
   logLevel: LogLevel;
   retained: { dir: string; maxCount: number; maxBytes: number };
   /** How long a successful credential check may be reused; 0 = always ask RabbitMQ. */

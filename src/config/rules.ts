@@ -122,6 +122,16 @@ function checkTlsMaterial(config: AdapterConfig, settings: Settings, errors: str
     } else if (config.tls.verify !== "verify_peer") {
       warnings.push(`${at(certLogin)}: clients are only asked for certificates with ssl_options.verify = verify_peer`);
     }
+    const missing = [
+      config.certLoginCa.certfile === null && "adapter.ssl_cert_login.ca_certfile",
+      config.certLoginCa.keyfile === null && "adapter.ssl_cert_login.ca_keyfile",
+      !config.amqpUrl.startsWith("amqps:") && "an amqps:// adapter.amqp_url",
+    ].filter(Boolean);
+    if (config.sslListeners.length > 0 && missing.length > 0) {
+      errors.push(
+        `${at(certLogin)}: certificate clients log in to RabbitMQ with its EXTERNAL mechanism over TLS, which needs ${missing.join(", ")} (see the README, TLS and WebSocket)`,
+      );
+    }
   }
   const amqpTls = withPrefix(settings, "adapter.amqp_ssl_options.");
   // Rules run before the default URL is derived, and a derived URL is always amqp://.

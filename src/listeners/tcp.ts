@@ -5,13 +5,15 @@
  */
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "../log.ts";
+import type { ProtocolError } from "../protocol/index.ts";
 import { SocketTransport } from "./socket-transport.ts";
 
 /** What a listener drives for each accepted socket (a protocol `Connection` in production). */
 export interface ConnectionHandler {
   onData(chunk: Uint8Array): void;
   onDrain(): void;
-  onClose(error?: Error): void;
+  /** A ProtocolError when the listener closed it for breaking the transport's rules (logged by the connection). */
+  onClose(error?: Error | ProtocolError): void;
 }
 
 export type AcceptConnection = (transport: SocketTransport) => ConnectionHandler;

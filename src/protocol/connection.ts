@@ -135,9 +135,17 @@ export class Connection implements RegisteredClient {
     }
   }
 
-  /** The transport closed (by the client, a network error, or after our own close()). */
-  onClose(error?: Error): void {
+  /**
+   * The transport closed (by the client, a network error, or after our own close()). A listener
+   * that closed it because the client broke the transport's rules (a text WebSocket message
+   * [MQTT-6.0.0-1], an oversized one) passes a ProtocolError: it is this connection's one log line.
+   */
+  onClose(error?: Error | ProtocolError): void {
     if (this.phase === "closing" || this.phase === "closed") return;
+    if (error instanceof ProtocolError) {
+      void this.close(error, error.publishWill);
+      return;
+    }
     const before = this.phase === "awaiting-connect";
     const why = error === undefined ? "the client closed the connection without DISCONNECT" : `the connection failed: ${error.message}`;
     const will = this.will === undefined ? "" : "; publishing its will [MQTT-3.1.2-8]";

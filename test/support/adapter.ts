@@ -35,6 +35,8 @@ export async function startAdapter(overrides: Partial<AdapterConfig> = {}): Prom
     amqpUrlSource: "test harness",
     tcpListeners: [{ host: "127.0.0.1", port: 0 }],
     sslListeners: [],
+    // The WebSocket listener is on by default (15675): tests that want it pass webMqtt.
+    webMqtt: { ...buildDefaults().webMqtt, tcpListener: null },
     authCacheTtlMs: 0,
     ...overrides,
   };

@@ -302,8 +302,10 @@ export async function startBinary(options: StartBinaryOptions = {}): Promise<Bin
   const binary = await adapterBinary();
   const amqpUrl = options.amqpUrl ?? (await rabbitmqUrl());
   const port = options.port ?? freePort();
+  // The WebSocket listener is on by default (15675): off unless the test configures it.
+  const webLine = /^\s*web_mqtt\.tcp\./m.test(options.extraConfig ?? "") ? "" : "web_mqtt.tcp.listener = none";
   const configFile = writeConfigFile(
-    [`mqtt.listeners.tcp.default = ${port}`, `adapter.amqp_url = ${amqpUrl}`, options.extraConfig ?? ""].join("\n") + "\n",
+    [`mqtt.listeners.tcp.default = ${port}`, `adapter.amqp_url = ${amqpUrl}`, webLine, options.extraConfig ?? ""].join("\n") + "\n",
   );
   const child = spawnWatched([binary, "start", "--config", configFile], { name: "rabbitmq-mqtt start" });
   const adapter: BinaryAdapter = Object.assign(child, { url: `mqtt://127.0.0.1:${port}`, port, configFile });

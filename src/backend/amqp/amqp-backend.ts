@@ -8,7 +8,7 @@ import type { Backend, BackendError, BackendStats, ConnectOutcome, ConnectReques
 import type { Logger } from "../../log.ts";
 import { checkShortString, sessionQueueName } from "./naming.ts";
 import type { OpsLease } from "./ops-channels.ts";
-import { ConnectionPool } from "./pool.ts";
+import { ConnectionPool, type ExternalCredentials } from "./pool.ts";
 import type { PooledConnection } from "./pooled-connection.ts";
 import { AmqpBackendSession, probeRead } from "./session.ts";
 
@@ -33,6 +33,12 @@ export interface AmqpBackendOptions {
   shutdownFlushMs?: number;
   /** An AMQP connection that has carried no session for this long is closed; default 30000 ms. */
   idleConnectionMs?: number;
+  /**
+   * Client certificate logins (mqtt.ssl_cert_login): TLS credentials that RabbitMQ's EXTERNAL
+   * mechanism accepts as the identity of a client certificate (server.ts: the adapter CA).
+   * Unset: such logins are refused with a message saying what to configure.
+   */
+  externalCredentials?: ExternalCredentials;
 }
 
 export class AmqpBackend implements Backend {
@@ -59,6 +65,7 @@ export class AmqpBackend implements Backend {
       prefetch: options.prefetch,
       idleConnectionMs: options.idleConnectionMs ?? 30_000,
       log: options.log,
+      ...(options.externalCredentials === undefined ? {} : { externalCredentials: options.externalCredentials }),
     });
   }
 
@@ -76,7 +83,12 @@ export class AmqpBackend implements Backend {
     const queueName = sessionQueueName(request.clientId);
     const badName = checkShortString(queueName, `session queue name for client id "${request.clientId}"`);
     if (badName !== undefined) return { ok: false, error: badName };
-    const attached = await this.pool.attach({ username: request.username, password: request.password, vhost: request.vhost });
+    const attached = await this.pool.attach({
+      username: request.username,
+      password: request.password,
+      vhost: request.vhost,
+      ...(request.clientCertificate === undefined ? {} : { clientCertificate: request.clientCertificate }),
+    });
     if (!attached.ok) return attached;
     const connection = attached.connection;
     try {

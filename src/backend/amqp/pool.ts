@@ -13,6 +13,13 @@
  * the user's permissions on every operation, and sees a handful of connections instead of one per
  * device.
  *
+ * Certificate logins (mqtt.ssl_cert_login) carry the client's verified certificate instead of a
+ * password: the connection is opened with RabbitMQ's EXTERNAL mechanism and a client certificate
+ * that `externalCredentials` mints for that identity (auth/adapter-ca.ts), so RabbitMQ itself
+ * derives the user name and checks it. Their pool key includes a hash of the client certificate:
+ * two certificates that the adapter happens to name alike (e.g. by CN) never share a connection
+ * that RabbitMQ authenticated for only one of them.
+ *
  * Broker unreachable: connection attempts back off (250 ms doubling up to 5 s) and clients that
  * arrive meanwhile are refused at once with `unavailable` instead of each waiting for a TCP
  * timeout; the first attempt after the pause goes to the broker again. Nothing retries in the
@@ -37,12 +44,19 @@ export interface PoolSettings {
   /** A connection without sessions for this long is closed. */
   idleConnectionMs: number;
   log: Logger;
+  /** TLS client credentials for an EXTERNAL login as the identity of a client certificate; unset = certificate logins are refused. */
+  externalCredentials?: ExternalCredentials;
 }
+
+/** PEM `cert`/`key` RabbitMQ's EXTERNAL mechanism accepts for this client certificate (DER), or why there are none. */
+export type ExternalCredentials = (clientCertificate: Uint8Array) => { cert: string; key: string } | { error: string };
 
 export interface Login {
   username: string;
   password: string;
   vhost: string;
+  /** Log in with RabbitMQ's EXTERNAL mechanism as this client certificate's identity (password unused). */
+  clientCertificate?: Uint8Array;
 }
 
 export type AttachOutcome = { ok: true; connection: PooledConnection } | { ok: false; error: BackendError };
@@ -88,8 +102,11 @@ export class ConnectionPool {
 
   private async attachUnreserved(login: Login): Promise<AttachOutcome> {
     if (this.shuttingDown) return { ok: false, error: { kind: "unavailable", message: "the adapter is shutting down" } };
-    const poolKey = `${login.vhost}\0${login.username}`;
-    const authKey = `${poolKey}\0${createHash("sha256").update(login.password).digest("base64")}`;
+    const poolKey =
+      login.clientCertificate === undefined
+        ? `${login.vhost}\0${login.username}`
+        : `${login.vhost}\0${login.username}\0certificate ${createHash("sha256").update(login.clientCertificate).digest("base64")}`;
+    const authKey = login.clientCertificate === undefined ? `${poolKey}\0${createHash("sha256").update(login.password).digest("base64")}` : `${poolKey}\0EXTERNAL`;
     const cachedUntil = this.authCache.get(authKey);
     if (cachedUntil === undefined || cachedUntil <= Date.now()) {
       if (cachedUntil !== undefined) this.authCache.delete(authKey);
@@ -211,6 +228,12 @@ export class ConnectionPool {
         },
       };
     }
+    let external: Record<string, unknown> = {};
+    if (login.clientCertificate !== undefined) {
+      const minted = this.externalOptions(login.clientCertificate);
+      if (!minted.ok) return minted;
+      external = minted.options;
+    }
     this.connectionCounter++;
     try {
       const { protocol, hostname, port } = this.target;
@@ -221,6 +244,7 @@ export class ConnectionPool {
           noDelay: true,
           timeout: 10_000,
           ...this.settings.socketOptions,
+          ...external,
           clientProperties: { connection_name: `rabbitmq-mqtt ${login.vhost}/${login.username}` },
         },
       );
@@ -236,5 +260,23 @@ export class ConnectionPool {
       }
       return { ok: false, error: refused };
     }
+  }
+
+  /** amqplib options for an EXTERNAL login as `clientCertificate`'s identity, or why that is impossible. */
+  private externalOptions(clientCertificate: Uint8Array): { ok: true; options: Record<string, unknown> } | { ok: false; error: BackendError } {
+    const mint = this.settings.externalCredentials;
+    if (mint === undefined || this.target.protocol !== "amqps") {
+      const error: BackendError = {
+        kind: "not-authorised",
+        message:
+          "certificate login needs RabbitMQ's EXTERNAL mechanism over TLS: set adapter.amqp_url = amqps://… and " +
+          "adapter.ssl_cert_login.ca_certfile / ca_keyfile (see the README, TLS and WebSocket)",
+      };
+      return { ok: false, error };
+    }
+    const minted = mint(clientCertificate);
+    if ("error" in minted) return { ok: false, error: { kind: "not-authorised", message: `no RabbitMQ login for this client certificate: ${minted.error}` } };
+    // The passphrase of adapter.amqp_ssl_options.keyfile does not belong to the minted key.
+    return { ok: true, options: { cert: minted.cert, key: minted.key, passphrase: undefined, credentials: amqp.credentials.external() } };
   }
 }
