@@ -135,6 +135,22 @@ describe("MQTT → AMQP", () => {
     expect(headerOnWire("x-mqtt-dup", since)).toEqual({ type: "t", value: 0 });
   });
 
+  test("PUBACK only once RabbitMQ has the message: right after each PUBACK a single basic.get finds it", async () => {
+    const base = uniqueName("ack");
+    const queue = await boundQueue(`${base}.t`);
+    const client = await connectMqttJs(adapter.url, { clientId: uniqueName("ackp") });
+    try {
+      for (let i = 0; i < 20; i++) {
+        await client.publishAsync(`${base}/t`, `m${i}`, { qos: 1 });
+        // No polling: the publisher confirm came after RabbitMQ enqueued it, and PUBACK after that.
+        const message = await amqp.channel.get(queue, { noAck: true });
+        expect(message === false ? `nothing in the queue after PUBACK of m${i}` : message.content.toString()).toBe(`m${i}`);
+      }
+    } finally {
+      await endAll(client);
+    }
+  });
+
   test("a PUBLISH with DUP = 1 (a client's resend) carries x-mqtt-dup true", async () => {
     const base = uniqueName("dup");
     const queue = await boundQueue(`${base}.t`);

@@ -103,6 +103,17 @@ describe("persistent session", () => {
     await connackOf(adapter.url, { clientId, clean: true }); // clean CONNECT: removes it
   });
 
+  test("a persistent client that only publishes gets no queue (RabbitMQ resources are allocated lazily)", async () => {
+    const clientId = uniqueName("lazy");
+    const client = await connectMqttJs(adapter.url, { clientId, clean: false });
+    try {
+      await client.publishAsync(`${clientId}/t`, "just publishing", { qos: 1 });
+      expect(await readyCount(sessionQueue(clientId))).toBeUndefined();
+    } finally {
+      await endAll(client);
+    }
+  });
+
   test("messages published while away arrive on return with session present = 1 (3.1.1) [MQTT-3.2.2-2]", async () => {
     const clientId = uniqueName("away");
     const first = await connectMqttJs(adapter.url, { clientId, clean: false });
