@@ -24,6 +24,13 @@ const PINGRESP = Object.freeze({ type: PacketType.Pingresp } as const);
 const DISCONNECT_V3 = Object.freeze({ type: PacketType.Disconnect } as const);
 
 /**
+ * One Reader for every packet decoded in this process: decoding is synchronous and never
+ * re-entered, and a Reader per packet was an allocation per packet for nothing.
+ */
+const NO_BYTES = new Uint8Array(0);
+const reader = new Reader(NO_BYTES, 0, 0);
+
+/**
  * Decodes the body of a packet whose fixed header (already checked with checkFirstByte) starts at
  * bytes[start] and is described by `header`. `version` must be known for every type but CONNECT.
  * `filterOptions` decide how SUBSCRIBE / UNSUBSCRIBE topic filters are checked; `topicCache` is
@@ -42,7 +49,21 @@ export function decodeFrame(
   const end = bodyStart + header.remainingLength;
   if (type !== PacketType.Connect && version === undefined) return notConnectYet(bytes.subarray(start, end));
   const v = version as ProtocolVersion;
-  const r = new Reader(bytes, bodyStart, end, type);
+  const r = reader.reset(bytes, bodyStart, end, type);
+  const result = decodeBody(r, type, header, v, filterOptions, topicCache);
+  // Let go of the bytes: the shared reader must not keep a connection's chunk alive.
+  r.bytes = NO_BYTES;
+  return result;
+}
+
+function decodeBody(
+  r: Reader,
+  type: PacketType,
+  header: FixedHeader,
+  v: ProtocolVersion,
+  filterOptions: TopicFilterOptions | undefined,
+  topicCache: TopicCache | undefined,
+): Packet | DecodeError {
   let result: Packet | DecodeError;
   switch (type) {
     case PacketType.Connect:

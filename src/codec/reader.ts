@@ -25,14 +25,24 @@ export class Reader {
   error: DecodeError | undefined = undefined;
 
   constructor(
-    readonly bytes: Uint8Array,
+    public bytes: Uint8Array,
     start: number,
     /** One past the last byte this reader may read (the end of the packet). */
-    readonly end: number,
+    public end: number,
     /** Packet being read, for error messages. */
-    readonly packetType?: PacketType,
+    public packetType?: PacketType,
   ) {
     this.pos = start;
+  }
+
+  /** Points this reader at another packet, forgetting any error: one reader serves every packet. */
+  reset(bytes: Uint8Array, start: number, end: number, packetType: PacketType | undefined): this {
+    this.bytes = bytes;
+    this.pos = start;
+    this.end = end;
+    this.packetType = packetType;
+    this.error = undefined;
+    return this;
   }
 
   /** Bytes left before `end`. */
