@@ -23,6 +23,7 @@ export function readPacketId(r: Reader, field: string, version: ProtocolVersion)
 
 /** Topic Names longer than this are not remembered (the cache's copy is kept per connection). */
 const TOPIC_CACHE_MAX_BYTES = 256;
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * The last Topic Name a connection's Decoder read, as its bytes and the validated string. Most
@@ -31,13 +32,22 @@ const TOPIC_CACHE_MAX_BYTES = 256;
  * validation, and the allocation of a new string. Holds only topics that passed validation.
  */
 export class TopicCache {
-  /** A copy (never a view: views expire) of the topic's UTF-8 bytes; empty when nothing is cached. */
-  bytes: Uint8Array = new Uint8Array(0);
+  /**
+   * A copy (never a view: views expire) of the topic's UTF-8 bytes in bytes[0, length); length 0
+   * when nothing is cached. One buffer, made on first use (a connection that never publishes
+   * pays nothing), then copied into: a miss allocates nothing.
+   */
+  bytes = NO_BYTES;
+  length = 0;
   topic = "";
 
   remember(source: Uint8Array, start: number, end: number, topic: string): void {
-    if (end - start > TOPIC_CACHE_MAX_BYTES || end === start) return;
-    this.bytes = source.slice(start, end);
+    const length = end - start;
+    if (length > TOPIC_CACHE_MAX_BYTES || length === 0) return;
+    if (this.bytes === NO_BYTES) this.bytes = new Uint8Array(TOPIC_CACHE_MAX_BYTES);
+    const bytes = this.bytes;
+    for (let i = 0; i < length; i++) bytes[i] = source[start + i]!;
+    this.length = length;
     this.topic = topic;
   }
 }
@@ -48,7 +58,7 @@ export class TopicCache {
  */
 export function decodePublish(r: Reader, flags: number, version: ProtocolVersion, topicCache?: TopicCache): PublishPacket | DecodeError {
   const qos = ((flags >> 1) & 3) as QoS;
-  const cached = topicCache !== undefined && r.skipIfString(topicCache.bytes);
+  const cached = topicCache !== undefined && r.skipIfString(topicCache.bytes, topicCache.length);
   let topic: string;
   // Where the topic's bytes lie, to cache them once validated.
   let topicStart = 0;

@@ -183,11 +183,10 @@ export class Reader {
   }
 
   /**
-   * If the UTF-8 string at the cursor has exactly the bytes `expected` (non-empty), skips it and
-   * returns true; otherwise leaves the cursor where it was and returns false.
+   * If the UTF-8 string at the cursor has exactly the bytes expected[0, length) (length > 0),
+   * skips it and returns true; otherwise leaves the cursor where it was and returns false.
    */
-  skipIfString(expected: Uint8Array): boolean {
-    const length = expected.length;
+  skipIfString(expected: Uint8Array, length: number): boolean {
     const b = this.bytes;
     const p = this.pos;
     if (length === 0 || this.end - p < length + 2 || ((b[p]! << 8) | b[p + 1]!) !== length) return false;
