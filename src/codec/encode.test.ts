@@ -124,6 +124,18 @@ describe("encoder details", () => {
     expect(toHex(encoder.encode(VECTORS[5]!.packet, 4))).toBe(toHex(VECTORS[5]!.bytes));
   });
 
+  test("an Encoder keeps buffers up to maxKeptBytes (default 64 KiB) between packets", () => {
+    const big: PublishPacket = { type: PacketType.Publish, topic: "t", payload: new Uint8Array(100_000).fill(1), qos: 0, retain: false, dup: false };
+    const byDefault = new Encoder();
+    expect(byDefault.encode(big, 4).buffer).not.toBe(byDefault.encode(big, 4).buffer);
+    const shared = new Encoder(256, 1 << 20);
+    const first = shared.encode(big, 4);
+    expect(shared.encode(big, 4).buffer).toBe(first.buffer);
+    expect(toHex(shared.encode(big, 4))).toBe(toHex(encodePacket(big, 4)));
+    // Small packets after a big one still use the kept (big) buffer.
+    expect(shared.encode({ type: PacketType.Puback, packetId: 1 }, 4).buffer).toBe(first.buffer);
+  });
+
   test("an Encoder's result is a view that the next encode overwrites", () => {
     const encoder = new Encoder();
     const first = encoder.encode({ type: PacketType.Puback, packetId: 1 }, 4);

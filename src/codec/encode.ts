@@ -289,14 +289,23 @@ export function encodePacket(packet: Packet, protocolVersion: ProtocolVersion): 
   return w.bytes;
 }
 
-/** Buffers above this are not kept after use, so one large packet does not pin memory. */
+/**
+ * By default an Encoder does not keep a buffer grown past this, so one large packet does not pin
+ * memory on a connection that then goes quiet.
+ */
 const ENCODER_KEEP_BYTES = 64 * 1024;
 /** Views an Encoder keeps, one per slot of (length mod this): a power of two. */
 const VIEW_SLOTS = 32;
 
 /**
- * One per connection: encodes into a buffer it reuses and grows. The result is a view valid only
- * until the next encode(): write it to the socket (or copy it) before encoding again.
+ * One per connection (or one per process: encoding is synchronous): encodes into a buffer it
+ * reuses and grows. The result is a view valid only until the next encode(): write it to the
+ * socket (or copy it) before encoding again.
+ *
+ * `maxKeptBytes` caps the buffer it keeps between packets (default 64 KiB); a larger packet gets
+ * a buffer of its own each time. One Encoder shared by a whole process can afford to keep up to
+ * the largest packet it sends (the maximum packet size), which saves allocating for every large
+ * one; for a large PUBLISH, encodePublishHeaders avoids the big buffer altogether.
  */
 export class Encoder {
   private buffer: Uint8Array;
@@ -309,7 +318,11 @@ export class Encoder {
    */
   private readonly views: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(VIEW_SLOTS).fill(undefined);
 
-  constructor(initialBytes = 256) {
+  constructor(
+    initialBytes = 256,
+    /** Largest buffer kept between packets. */
+    private readonly maxKeptBytes = ENCODER_KEEP_BYTES,
+  ) {
     this.buffer = new Uint8Array(initialBytes);
     this.writer = new Writer(this.buffer);
   }
@@ -358,7 +371,7 @@ export class Encoder {
     let buffer = this.buffer;
     if (bytes > buffer.length) {
       buffer = new Uint8Array(Math.max(bytes, buffer.length * 2));
-      if (buffer.length <= ENCODER_KEEP_BYTES) {
+      if (buffer.length <= this.maxKeptBytes) {
         this.buffer = buffer;
         this.views.fill(undefined);
       }

@@ -5,7 +5,8 @@
  * Receiving: one `Decoder` per connection; `feed(chunk)` then call `next()` until it returns
  * `{ kind: "more" }` or `{ kind: "error" }`. Binary fields of decoded packets are views into the
  * received bytes, valid until the next `feed()` / `next()`; copy anything kept longer.
- * Sending: `encodePacket(packet, version)` (one allocation) or one `Encoder` per connection.
+ * Sending: `encodePacket(packet, version)` (one allocation) or an `Encoder` (per connection, or
+ * one per process with a larger `maxKeptBytes`; encodePublishHeaders sends a payload uncopied).
  *
  * Other folders import from here only, never from the files behind it.
  *
@@ -17,7 +18,8 @@
  *     .next(): DecodeResult                      { kind: "packet", packet, size } | { kind: "more" } | { kind: "error", error }
  *   decodePacket(bytes, protocolVersion | undefined, filterOptions?): DecodeResult    the packet at the start of `bytes`
  *   encodePacket(packet, protocolVersion): Uint8Array                 exact-size buffer (shared constants for PINGREQ/PINGRESP/plain DISCONNECT)
- *   new Encoder().encode(packet, protocolVersion): Uint8Array         view into a reused buffer, valid until the next encode()
+ *   new Encoder(initialBytes?, maxKeptBytes? = 64 KiB)
+ *     .encode(packet, protocolVersion): Uint8Array                     view into a reused buffer, valid until the next encode()
  *     .encodePublishHeaders(publish, protocolVersion): Uint8Array     a PUBLISH's bytes up to its payload (same validity):
  *                                                                     send them, then publish.payload, without copying it
  *   validateTopicName(topic, field?) / validateTopicFilter(filter, field?, options?): DecodeError | undefined
