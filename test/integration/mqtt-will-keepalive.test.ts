@@ -141,7 +141,7 @@ describe("the will is published", () => {
     }
   });
 
-  test("a will with the retain flag is still published; current subscribers get it with retain 0 [MQTT-3.3.1-9]", async () => {
+  test("a will with the retain flag goes to current subscribers with retain 0 [MQTT-3.3.1-9]", async () => {
     const clientId = uniqueName("ret");
     const willTopic = `${clientId}/status`;
     const watch = await watcher(willTopic);
@@ -158,8 +158,21 @@ describe("the will is published", () => {
     }
   });
 
-  // Needs the retained store of issue 7; RabbitMQ itself has no notion of a retained message.
-  test.todo("a will with the retain flag is delivered (retain 1) to a client that subscribes later");
+  test("a will with the retain flag is kept as the topic's retained message: a later subscriber gets it with retain 1 [MQTT-3.1.2-17]", async () => {
+    const clientId = uniqueName("retl");
+    const willTopic = `${clientId}/status`;
+    await runPaho("will-abrupt.py", {
+      port: adapter.port,
+      version: "3.1.1",
+      client_id: clientId,
+      will: { topic: willTopic, payload: "last known: offline", qos: 1, retain: true },
+    });
+    // Logged after the will was confirmed by RabbitMQ and stored as retained (will.ts).
+    await waitForLogLine(adapter.logLines, /published the will to/, "the will being published", clientId);
+    const watch = await watcher(`${clientId}/+`);
+    const later = await watch.inbox.next("the retained will").finally(() => endAll(watch.client));
+    expect(later).toMatchObject({ topic: willTopic, payload: "last known: offline", qos: 1, retain: true });
+  });
 
   test("on a protocol violation (PUBLISH to a topic with a wildcard) [MQTT-3.3.2-2]", async () => {
     const clientId = uniqueName("viol");
