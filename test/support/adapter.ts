@@ -6,6 +6,9 @@
  *   const client = await mqtt.connectAsync(adapter.url, { ... });
  *   await adapter.stop();
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { buildDefaults, type AdapterConfig } from "../../src/config/index.ts";
 import { createMemoryLogger, type Logger } from "../../src/log.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
@@ -27,10 +30,28 @@ registerTeardown("in-process adapters", async () => {
   await Promise.all([...running].map((adapter) => adapter.stop()));
 });
 
-/** Starts an adapter with the defaults, the harness broker, a free port, and `overrides`. */
+/** Retained-store directories made for adapters that were given none; removed after the last test file. */
+const retainedDirs: string[] = [];
+registerTeardown("retained store directories of in-process adapters", () => {
+  for (const dir of retainedDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * Starts an adapter with the defaults, the harness broker, a free port, and `overrides`. Unless
+ * `overrides.retained` says otherwise, each adapter gets a fresh temp directory for its retained
+ * store (its SQLite file is locked by the adapter holding it; the default is a system path).
+ */
 export async function startAdapter(overrides: Partial<AdapterConfig> = {}): Promise<TestAdapter> {
+  const defaults = buildDefaults();
+  let retained = defaults.retained;
+  if (overrides.retained === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "rmqmqtt-retained-"));
+    retainedDirs.push(dir);
+    retained = { ...defaults.retained, dir };
+  }
   const config: AdapterConfig = {
-    ...buildDefaults(),
+    ...defaults,
+    retained,
     amqpUrl: await rabbitmqUrl(),
     amqpUrlSource: "test harness",
     tcpListeners: [{ host: "127.0.0.1", port: 0 }],

@@ -304,8 +304,15 @@ export async function startBinary(options: StartBinaryOptions = {}): Promise<Bin
   const port = options.port ?? freePort();
   // The WebSocket listener is on by default (15675): off unless the test configures it.
   const webLine = /^\s*web_mqtt\.tcp\./m.test(options.extraConfig ?? "") ? "" : "web_mqtt.tcp.listener = none";
+  // Each adapter its own retained store (its SQLite file is locked by the process; the default is a system path).
+  let retainedLine = "";
+  if (!/^\s*adapter\.retained\.dir\s*=/m.test(options.extraConfig ?? "")) {
+    const retainedDir = mkdtempSync(join(tmpdir(), "rmqmqtt-retained-"));
+    tempDirs.push(retainedDir);
+    retainedLine = `adapter.retained.dir = ${retainedDir}`;
+  }
   const configFile = writeConfigFile(
-    [`mqtt.listeners.tcp.default = ${port}`, `adapter.amqp_url = ${amqpUrl}`, webLine, options.extraConfig ?? ""].join("\n") + "\n",
+    [`mqtt.listeners.tcp.default = ${port}`, `adapter.amqp_url = ${amqpUrl}`, retainedLine, webLine, options.extraConfig ?? ""].join("\n") + "\n",
   );
   const child = spawnWatched([binary, "start", "--config", configFile], { name: "rabbitmq-mqtt start" });
   const adapter: BinaryAdapter = Object.assign(child, { url: `mqtt://127.0.0.1:${port}`, port, configFile });
