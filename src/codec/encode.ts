@@ -67,6 +67,12 @@ function measureProperties(props: Properties | undefined, context: PropertyConte
   return varintLength(length) + length;
 }
 
+/** Bytes of a PUBLISH's Variable Header (Topic Name, Packet Identifier, properties); fills `plan`. */
+function measurePublishVariableHeader(packet: PublishPacket, version: ProtocolVersion): number {
+  const length = packet.qos > 0 ? 4 + topicLength(packet.topic) : 2 + topicLength(packet.topic);
+  return version === 5 ? length + measureProperties(packet.properties, PacketType.Publish, version) : length;
+}
+
 /** Remaining Length of `packet` for `version`; fills `plan`. */
 function measure(packet: Packet, version: ProtocolVersion): number {
   plan.propertiesLength = 0;
@@ -76,11 +82,8 @@ function measure(packet: Packet, version: ProtocolVersion): number {
       return measureConnect(packet, version, plan);
     case PacketType.Connack:
       return 2 + measureProperties(packet.properties, PacketType.Connack, version);
-    case PacketType.Publish: {
-      let length = 2 + topicLength(packet.topic) + packet.payload.length;
-      if (packet.qos > 0) length += 2;
-      return length + measureProperties(packet.properties, PacketType.Publish, version);
-    }
+    case PacketType.Publish:
+      return measurePublishVariableHeader(packet, version) + packet.payload.length;
     case PacketType.Puback:
     case PacketType.Pubrec:
     case PacketType.Pubrel:
@@ -128,12 +131,17 @@ function measure(packet: Packet, version: ProtocolVersion): number {
   }
 }
 
+function publishFirstByte(packet: PublishPacket): number {
+  const qos = packet.qos;
+  if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`PUBLISH QoS must be 0, 1 or 2, got ${qos}`);
+  return 0x30 | (packet.dup ? 8 : 0) | (qos << 1) | (packet.retain ? 1 : 0);
+}
+
 /** First byte of the fixed header: type and flags. */
 function firstByte(packet: Packet): number {
   switch (packet.type) {
     case PacketType.Publish:
-      if (packet.qos !== 0 && packet.qos !== 1 && packet.qos !== 2) throw new RangeError(`PUBLISH QoS must be 0, 1 or 2, got ${packet.qos}`);
-      return 0x30 | (packet.dup ? 8 : 0) | (packet.qos << 1) | (packet.retain ? 1 : 0);
+      return publishFirstByte(packet);
     case PacketType.Pubrel:
     case PacketType.Subscribe:
     case PacketType.Unsubscribe:
@@ -345,10 +353,17 @@ export class Encoder {
    * needs a 64 KiB buffer here).
    */
   encodePublishHeaders(packet: PublishPacket, protocolVersion: ProtocolVersion): Uint8Array {
-    const remainingLength = sizeOf(packet, protocolVersion);
-    const headerBytes = plan.totalBytes - packet.payload.length;
+    // measure() and firstByte() without their switch on the packet type: this is the hot path
+    // for deliveries.
+    plan.propertiesLength = 0;
+    const variableHeader = measurePublishVariableHeader(packet, protocolVersion);
+    const remainingLength = variableHeader + packet.payload.length;
+    if (remainingLength > MAX_VARIABLE_BYTE_INTEGER) {
+      throw new RangeError(`PUBLISH would be ${remainingLength} bytes; the MQTT maximum is ${MAX_VARIABLE_BYTE_INTEGER}`);
+    }
+    const headerBytes = 1 + varintLength(remainingLength) + variableHeader;
     const w = this.writerFor(headerBytes);
-    w.u8(firstByte(packet));
+    w.u8(publishFirstByte(packet));
     w.varint(remainingLength);
     writePublishVariableHeader(w, packet, protocolVersion);
     if (w.pos !== headerBytes) throw new Error(`bug: PUBLISH headers measured ${headerBytes} bytes but wrote ${w.pos}`);

@@ -83,13 +83,16 @@ export class Writer {
     this.pos += 4;
   }
 
+  /** Variable Byte Integer (§1.5.5); `value` is 0..268,435,455, so 28 bits: shifts are safe. */
   varint(value: number): void {
-    do {
-      let byte = value % 128;
-      value = Math.floor(value / 128);
-      if (value > 0) byte |= 0x80;
-      this.bytes[this.pos++] = byte;
-    } while (value > 0);
+    const b = this.bytes;
+    let p = this.pos;
+    while (value >= 0x80) {
+      b[p++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
+    }
+    b[p++] = value;
+    this.pos = p;
   }
 
   /** Raw bytes, no length prefix. */
