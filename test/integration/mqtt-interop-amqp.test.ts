@@ -135,14 +135,17 @@ describe("MQTT → AMQP", () => {
     expect(headerOnWire("x-mqtt-dup", since)).toEqual({ type: "t", value: 0 });
   });
 
-  test("PUBACK only once RabbitMQ has the message: right after each PUBACK a single basic.get finds it", async () => {
+  // A PUBACKed message is never lost: it is in the queue by the time the PUBACK arrives. (That
+  // the PUBACK waits for the publisher confirm is shown sharper by the refusal tests in
+  // mqtt-publish-subscribe.test.ts: a refused publish gets no PUBACK at all.)
+  test("after each PUBACK the message is already in the queue: a single basic.get finds it", async () => {
     const base = uniqueName("ack");
     const queue = await boundQueue(`${base}.t`);
     const client = await connectMqttJs(adapter.url, { clientId: uniqueName("ackp") });
     try {
       for (let i = 0; i < 20; i++) {
         await client.publishAsync(`${base}/t`, `m${i}`, { qos: 1 });
-        // No polling: the publisher confirm came after RabbitMQ enqueued it, and PUBACK after that.
+        // No polling: the confirm came after RabbitMQ enqueued it, and the PUBACK after that.
         const message = await amqp.channel.get(queue, { noAck: true });
         expect(message === false ? `nothing in the queue after PUBACK of m${i}` : message.content.toString()).toBe(`m${i}`);
       }
