@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import mqtt from "mqtt";
-import { openAmqp, uniqueName } from "../support/broker.ts";
+import { ensureRabbitmq, openAmqp, uniqueName } from "../support/broker.ts";
 import { startAdapter, type TestAdapter } from "../support/adapter.ts";
+
+// Top level: booting the private broker takes seconds, and top-level await has no hook timeout.
+await ensureRabbitmq();
 
 let adapter: TestAdapter;
 beforeAll(async () => {
