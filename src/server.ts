@@ -48,6 +48,7 @@ export function connectionOptionsFrom(config: AdapterConfig): ConnectionOptions 
     defaultUser: config.defaultUser,
     defaultPass: config.defaultPass,
     vhost: config.vhost,
+    portVhostMapping: config.portVhostMapping,
     loginTimeoutMs: config.loginTimeoutMs,
     maxPacketSizeBytes: config.maxPacketSizeBytes,
     maxPacketSizeBeforeConnectBytes: config.maxPacketSizeBeforeConnectBytes,

@@ -127,6 +127,10 @@ describe("CONNECT credentials (DESIGN.md's table)", () => {
     ["only a password (3.1 allows sending it): CONNACK 4", { password: "secret" }, TEST_OPTIONS, 4],
     ["none, anonymous allowed: logs in as mqtt.default_user", {}, TEST_OPTIONS, 0, "/"],
     ["none, anonymous off: CONNACK 4 (the plugin's code)", {}, { ...TEST_OPTIONS, allowAnonymous: false }, 4],
+    ["the port-to-vhost mapping comes before mqtt.vhost", { username: "alice", password: "secret" }, { ...TEST_OPTIONS, portVhostMapping: { 1883: "plant:7" } }, 0, "plant:7"],
+    ["`vhost:user` comes before the port-to-vhost mapping", { username: "/:alice", password: "secret" }, { ...TEST_OPTIONS, portVhostMapping: { 1883: "plant:7" } }, 0, "/"],
+    ["a mapping for another port changes nothing", { username: "alice", password: "secret" }, { ...TEST_OPTIONS, portVhostMapping: { 8883: "plant:7" } }, 0, "/"],
+    ["anonymous clients use the mapped vhost too", {}, { ...TEST_OPTIONS, portVhostMapping: { 1883: "plant:7" }, defaultUser: "alice", defaultPass: "secret" }, 0, "plant:7"],
   ];
   for (const [name, fields, options, code, vhost] of cases) {
     test(name, async () => {

@@ -255,7 +255,10 @@ export class Connection implements RegisteredClient {
     this.setPaused(PauseReason.Connecting, true);
     this.version = packet.protocolVersion;
     this.info.protocolVersion = packet.protocolVersion;
-    const decision = checkConnect(packet, this.options, undefined, this.transport.certificateIdentity);
+    // The vhost rule: `vhost:user` user name, else the port-to-vhost mapping, else mqtt.vhost.
+    const portVhost = this.options.portVhostMapping?.[this.transport.localPort];
+    const options = portVhost === undefined ? this.options : { ...this.options, vhost: portVhost };
+    const decision = checkConnect(packet, options, undefined, this.transport.certificateIdentity);
     if (decision instanceof ProtocolError) {
       this.fail(decision);
       return;

@@ -20,6 +20,11 @@ export interface ConnectionOptions {
   defaultPass: string;
   /** `mqtt.vhost`: the vhost of user names without a `vhost:` prefix. */
   vhost: string;
+  /**
+   * MQTT listener port → vhost (the plugin's `mqtt_port_to_vhost_mapping`): the vhost of user
+   * names without a `vhost:` prefix on that port, before `vhost`. Optional: none by default.
+   */
+  portVhostMapping?: Readonly<Record<number, string>>;
   /** `mqtt.login_timeout`: time from the socket opening to an accepted CONNECT, ms. */
   loginTimeoutMs: number;
   /** Largest packet accepted once connected, fixed header included, bytes. */
