@@ -37,8 +37,8 @@ export function generateClientId(): string {
 /**
  * `vhost:user` split at the LAST colon, as the native plugin does (a vhost may contain colons, a
  * user name then may not); without a colon the user logs into `defaultVhost`.
- * TODO: mqtt.vhost from the port-to-vhost mapping (a global runtime parameter in RabbitMQ) comes
- * between the two once server.ts provides the mapping; Transport.localPort is there for it.
+ * The port-to-vhost mapping comes between the two: the caller passes the mapped vhost as
+ * `defaultVhost` (connection.ts, from `ConnectionOptions.portVhostMapping`).
  */
 export function splitVhostUsername(username: string, defaultVhost: string): { vhost: string; username: string } {
   const colon = username.lastIndexOf(":");
