@@ -25,8 +25,12 @@ export function brokerAddress(url: string): { host: string; port: number; tls: b
   return { host, port, tls, display: `${parsed.protocol}//${parsed.host}` };
 }
 
-/** Resolves with undefined when an AMQP broker answered, else with why not. */
-export async function probeBroker(host: string, port: number, tls: boolean): Promise<string | undefined> {
+/**
+ * Resolves with undefined when an AMQP broker answered, else with why not. `tls`: false for
+ * amqp://, else the TLS options the AMQP connections use (adapter.amqp_ssl_options: CA, SNI…),
+ * so a broker whose certificate comes from a private CA is not reported unreachable.
+ */
+export async function probeBroker(host: string, port: number, tls: false | Record<string, unknown>): Promise<string | undefined> {
   return await new Promise<string | undefined>((resolve) => {
     let settled = false;
     let socket: Socket<undefined> | undefined;
@@ -72,6 +76,8 @@ export class BrokerWatch {
   constructor(
     private readonly url: string,
     private readonly log: Logger,
+    /** TLS options for an amqps:// URL (amqplib's socket options: ca, cert, key, servername, rejectUnauthorized). */
+    private readonly tlsOptions: Record<string, unknown> = {},
   ) {}
 
   start(): void {
@@ -85,7 +91,7 @@ export class BrokerWatch {
 
   private async attempt(nextDelayMs: number, first: boolean): Promise<void> {
     const { host, port, tls, display } = brokerAddress(this.url);
-    const problem = await probeBroker(host, port, tls);
+    const problem = await probeBroker(host, port, tls ? { ...this.tlsOptions } : false);
     if (this.stopped) return;
     if (problem === undefined) {
       this.log.info(`RabbitMQ answers at ${display}`);

@@ -92,7 +92,7 @@ export async function startServer(
     overrides.retainedStore ??
     openSqliteRetainedStore({ dir: config.retained.dir, maxCount: config.retained.maxCount, maxBytes: config.retained.maxBytes, log: log.child("retained") });
   const backend = overrides.backend ?? createBackend(config, log);
-  const watch = overrides.backend === undefined ? new BrokerWatch(config.amqpUrl, log) : undefined;
+  const watch = overrides.backend === undefined ? new BrokerWatch(config.amqpUrl, log, amqpTlsSocketOptions(config.amqpTls, config.amqpUrl).options) : undefined;
   watch?.start();
   const registry = new ClientRegistry();
   const sessionStore = new MemorySessionStore();

@@ -10,11 +10,17 @@
  * |                             | for password logins over a listener that asks for one          |
  * | verify (default verify_peer) | rejectUnauthorized: RabbitMQ's certificate and host name are   |
  * |                             | checked; verify_none checks nothing (say so in the log)        |
- * | server_name_indication      | servername (default: the URL's host); `disable` sends none     |
+ * | server_name_indication      | servername (default: the URL's host)                           |
+ *
+ * amqplib always sends a server name (the URL's host when none is given), and Bun's TLS refuses
+ * an IP address as server name: an amqps:// URL with an IP address therefore needs
+ * server_name_indication = a host name RabbitMQ's certificate holds (checked against it), and
+ * `disable` cannot be honoured (a startup error says so instead of silently sending one).
  *
  * Certificate logins add their own minted `cert`/`key` per connection (backend/amqp/pool.ts).
  */
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import type { AmqpTlsOptions } from "../config/index.ts";
 
 function read(path: string, key: string): string {
@@ -43,8 +49,20 @@ export function amqpTlsSocketOptions(tls: AmqpTlsOptions, url: string): { option
     options.key = read(tls.keyfile, `${prefix}.keyfile`);
     if (tls.password !== null) options.passphrase = tls.password;
   }
-  if (tls.serverNameIndication === "disable") options.servername = "";
-  else if (tls.serverNameIndication !== null) options.servername = tls.serverNameIndication;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  if (tls.serverNameIndication === "disable") {
+    throw new Error(
+      `${prefix}.server_name_indication = disable is not supported: the AMQP client always sends a server name (the host of adapter.amqp_url)`,
+    );
+  }
+  if (tls.serverNameIndication !== null) {
+    options.servername = tls.serverNameIndication;
+  } else if (isIP(host) !== 0) {
+    throw new Error(
+      `adapter.amqp_url = amqps://${host}:…: TLS cannot use an IP address as server name (Bun refuses it); ` +
+        `set ${prefix}.server_name_indication to a host name in RabbitMQ's certificate, or use that host name in the URL`,
+    );
+  }
   if (tls.verify === "verify_none") {
     warnings.push(`${prefix}.verify = verify_none: RabbitMQ's certificate is not checked, anyone on the path can read and change the AMQP traffic`);
   }

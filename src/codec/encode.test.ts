@@ -230,6 +230,10 @@ describe("encoding a packet that cannot exist throws RangeError (a caller bug, n
     test(name, () => {
       expect(() => encodePacket(packet, version)).toThrow(RangeError);
       expect(() => encodePacket(packet, version)).toThrow(fragment);
+      // Nothing of the refused packet lingers: the next packet encodes as it should.
+      const next = pub({ topic: "after/refusal" });
+      expect(toHex(new Encoder().encodePublishHeaders(next, 4)) + toHex(next.payload)).toBe(toHex(encodePacket(next, 4)));
+      expect(decodePacket(encodePacket(next, 4), 4)).toMatchObject({ kind: "packet", packet: { topic: "after/refusal" } });
     });
   }
 });

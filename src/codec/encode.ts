@@ -8,6 +8,7 @@
  */
 import { MAX_VARIABLE_BYTE_INTEGER, PACKET_TYPE_NAMES, PacketType, type PropertyContext, type ProtocolVersion } from "./constants.ts";
 import { measureConnect, writeConnect } from "./encode-connect.ts";
+import { topicLength, writeTopic } from "./encode-topic.ts";
 import type { Packet, Properties, PublishPacket } from "./packets.ts";
 import { propertiesLength, writeProperties } from "./properties.ts";
 import { Writer, stringLength, varintLength } from "./writer.ts";
@@ -149,47 +150,6 @@ function firstByte(packet: Packet): number {
     default:
       return packet.type << 4;
   }
-}
-
-/**
- * The last PUBLISH Topic Name encoded, its UTF-8 length, and (from its second use on, when it is
- * long enough for a copy to beat a loop) its bytes. Deliveries to a subscriber and a device's own
- * publishes repeat topics: measuring and writing a repeated one then costs a string comparison and
- * a copy instead of two passes over its characters. One for the module (encoding is synchronous):
- * encodePacket and every Encoder share it.
- */
-let lastTopic: string | undefined;
-let lastTopicLength = 0;
-let lastTopicRepeated = false;
-let lastTopicBytes: Uint8Array | undefined;
-/** Below this many bytes the character loop is as fast as copying cached bytes. */
-const TOPIC_COPY_MIN_BYTES = 16;
-
-/** UTF-8 length of a PUBLISH Topic Name (RangeError past 65,535 bytes). */
-function topicLength(topic: string): number {
-  if (topic === lastTopic) {
-    lastTopicRepeated = true;
-    return lastTopicLength;
-  }
-  const length = stringLength(topic, "PUBLISH topic");
-  lastTopic = topic;
-  lastTopicLength = length;
-  lastTopicRepeated = false;
-  lastTopicBytes = undefined;
-  return length;
-}
-
-/** Writes a Topic Name just measured by topicLength. */
-function writeTopic(w: Writer, topic: string): void {
-  if (lastTopicBytes !== undefined && topic === lastTopic) {
-    w.u16(lastTopicLength);
-    w.raw(lastTopicBytes);
-    return;
-  }
-  const start = w.pos + 2;
-  w.utf8(topic);
-  // A topic used twice in a row is likely to go on: keep its bytes (a copy: this buffer is reused).
-  if (lastTopicRepeated && topic === lastTopic && lastTopicLength >= TOPIC_COPY_MIN_BYTES) lastTopicBytes = w.bytes.slice(start, w.pos);
 }
 
 /** PUBLISH's Variable Header: Topic Name, Packet Identifier (QoS > 0), MQTT 5 properties as measured. */
