@@ -5,7 +5,9 @@
  *   config ─▶ AmqpBackend ─┐
  *            registry, sessionStore, retained store ─┼─▶ Connection per socket ◀── listeners (TCP, TLS, WebSocket)
  *            keepalive sweep (1 timer) ┘
+ *   metrics (counters in every Connection) ─▶ metrics endpoint, admin socket (admin/operator.ts)
  */
+import { applyToConnectionOptions, planReload, startOperatorEndpoints, type OperatorEndpoints, type ReloadPlan } from "./admin/index.ts";
 import type { Backend } from "./backend/backend.ts";
 import { AmqpBackend } from "./backend/amqp/index.ts";
 import { amqpTlsSocketOptions, loadAdapterCa } from "./auth/index.ts";
@@ -13,6 +15,7 @@ import type { AdapterConfig } from "./config/index.ts";
 import { startListeners } from "./listeners/start.ts";
 import type { ConnectionHandler, RunningListener } from "./listeners/tcp.ts";
 import type { Logger } from "./log.ts";
+import { AdapterMetrics } from "./metrics/index.ts";
 import { ClientRegistry, Connection, type ConnectionOptions, type Transport } from "./protocol/index.ts";
 import { openSqliteRetainedStore, type RetainedStore } from "./retained/index.ts";
 import { MemorySessionStore } from "./session/index.ts";
@@ -30,6 +33,16 @@ export interface RunningServer {
   /** Open MQTT connections (accepted sockets, logged in or not). */
   readonly connections: ReadonlySet<Connection>;
   readonly backend: Backend;
+  /** The counters every connection bumps (kept also when the metrics endpoint is off). */
+  readonly metrics: AdapterMetrics;
+  /** The metrics endpoint and admin socket, where configured. */
+  readonly operator: OperatorEndpoints;
+  /**
+   * SIGHUP: applies what can change while running from `config` (already validated: the caller
+   * keeps the old one on errors). Returns what was applied and what needs a restart; the log
+   * level is the caller's to set (it owns the logger), from `plan.inForce.logLevel`.
+   */
+  reload(config: AdapterConfig): ReloadPlan;
   /** Stops accepting, closes every client (no wills: a shutdown is not a client failure), flushes confirms. */
   stop(): Promise<void>;
 }
@@ -98,6 +111,10 @@ export async function startServer(
   const sessionStore = new MemorySessionStore();
   const options = connectionOptionsFrom(config);
   const connections = new Set<Connection>();
+  const metrics = new AdapterMetrics();
+  const startedAtMs = Date.now();
+  /** The configuration in force: the start one, with what SIGHUP reloads applied. */
+  let inForce = config;
   let nextConnectionId = 1;
 
   const accept = (transport: Transport): ConnectionHandler => {
@@ -110,6 +127,7 @@ export async function startServer(
       options,
       log,
       connectionId,
+      metrics,
     });
     connections.add(connection);
     return {
@@ -133,6 +151,30 @@ export async function startServer(
     throw error;
   }
 
+  let operator: OperatorEndpoints;
+  try {
+    operator = await startOperatorEndpoints({
+      config,
+      log,
+      metrics,
+      state: {
+        startedAtMs,
+        configFile: config.configFile,
+        logLevel: () => inForce.logLevel,
+        amqpUrl: config.amqpUrl,
+        listeners: () => listeners.map((l) => ({ protocol: l.protocol, interface: l.host, port: l.port })),
+        connections,
+        backendStats: () => backend.stats?.(),
+      },
+    });
+  } catch (error) {
+    for (const listener of listeners) listener.stop();
+    watch?.stop();
+    await backend.shutdown();
+    retainedStore.close();
+    throw error;
+  }
+
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const connection of connections) connection.checkTimeouts(now);
@@ -141,6 +183,7 @@ export async function startServer(
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      await operator.stop();
       for (const listener of listeners) listener.stop();
       clearInterval(sweep);
       watch?.stop();
@@ -153,5 +196,12 @@ export async function startServer(
     return stopping;
   };
 
-  return { listeners, connections, backend, stop };
+  const reload = (next: AdapterConfig): ReloadPlan => {
+    const plan = planReload(inForce, next);
+    inForce = plan.inForce;
+    applyToConnectionOptions(options, inForce);
+    return plan;
+  };
+
+  return { listeners, connections, backend, metrics, operator, reload, stop };
 }

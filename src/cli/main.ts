@@ -8,7 +8,9 @@ import { VERSION } from "../version.ts";
 import { checkConfigCommand } from "./commands/check-config.ts";
 import { disableCommand } from "./commands/disable.ts";
 import { enableCommand } from "./commands/enable.ts";
+import { listConnectionsCommand } from "./commands/list-connections.ts";
 import { startCommand } from "./commands/start.ts";
+import { statusCommand } from "./commands/status.ts";
 
 export const main = defineCommand({
   meta: {
@@ -21,6 +23,10 @@ export const main = defineCommand({
     enable: enableCommand,
     disable: disableCommand,
     "check-config": checkConfigCommand,
+    status: statusCommand,
+    list_connections: listConnectionsCommand("list_connections"),
+    // rabbitmqctl's name for the same listing.
+    list_mqtt_connections: listConnectionsCommand("list_mqtt_connections"),
   },
 });
 

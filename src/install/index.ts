@@ -33,6 +33,7 @@ export {
   CONFIG_PATH,
   UNIT_NAME,
   UNIT_PATH,
+  WANTS_LINK_PATH,
   RETAINED_DIR,
   underRoot,
 } from "./paths.ts";

@@ -35,6 +35,8 @@ export interface RunningListener {
   /** The port actually bound (differs from the option when it was 0). */
   readonly port: number;
   readonly host: string;
+  /** RabbitMQ's name for what it serves, as `rabbitmqctl status` lists listeners: mqtt, mqtt/ssl, http/web-mqtt, https/web-mqtt. */
+  readonly protocol: string;
   /** Stops accepting; open connections are left to their owners. */
   stop(): void;
 }
@@ -89,6 +91,7 @@ export function listenTcp(options: TcpListenerOptions): RunningListener {
   return {
     port: server.port,
     host: options.host,
+    protocol: "mqtt",
     stop: () => server.stop(false),
   };
 }

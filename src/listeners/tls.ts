@@ -155,6 +155,7 @@ export function listenTls(options: TlsListenerOptions): RunningListener {
   return {
     port: server.port,
     host: options.host,
+    protocol: "mqtt/ssl",
     stop: () => server.stop(false),
   };
 }

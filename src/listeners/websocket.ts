@@ -185,6 +185,7 @@ export function listenWebSocket(options: WebSocketListenerOptions): RunningListe
   return {
     port,
     host: options.host,
+    protocol: options.tls === undefined ? "http/web-mqtt" : "https/web-mqtt",
     stop: () => void server.stop(false),
   };
 }

@@ -29,8 +29,10 @@ describe("rabbitmq-mqtt --version / --help", () => {
     const run = await runBinary(["--help"]);
     expect(run.exitCode).toBe(0);
     const help = stripAnsi(run.stdout);
-    expect(help).toContain("rabbitmq-mqtt start|enable|disable|check-config");
-    for (const command of ["start", "enable", "disable", "check-config"]) expect(help).toMatch(new RegExp(`^\\s+${command}\\s{2,}\\S`, "m"));
+    expect(help).toContain("rabbitmq-mqtt start|enable|disable|check-config|status|list_connections|list_mqtt_connections");
+    for (const command of ["start", "enable", "disable", "check-config", "status", "list_connections", "list_mqtt_connections"]) {
+      expect(help).toMatch(new RegExp(`^\\s+${command}\\s{2,}\\S`, "m"));
+    }
   });
 
   test("start --help documents --config", async () => {

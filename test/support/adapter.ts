@@ -59,6 +59,8 @@ export async function startAdapter(overrides: Partial<AdapterConfig> = {}): Prom
     // The WebSocket listener is on by default (15675): tests that want it pass webMqtt.
     webMqtt: { ...buildDefaults().webMqtt, tcpListener: null },
     authCacheTtlMs: 0,
+    // No admin socket unless a test asks: the default (/run/rabbitmq-mqtt/admin.sock) is the system's.
+    adminSocketPath: null,
     ...overrides,
   };
   const log = createMemoryLogger("debug");

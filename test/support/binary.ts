@@ -280,6 +280,8 @@ export interface BinaryAdapter extends WatchedProcess {
   readonly url: string;
   readonly port: number;
   readonly configFile: string;
+  /** Its adapter.admin_socket: by default a socket in a temp directory of its own; null when the test set none. */
+  readonly adminSocket: string | null;
 }
 
 export interface StartBinaryOptions {
@@ -302,6 +304,16 @@ export async function startBinary(options: StartBinaryOptions = {}): Promise<Bin
   const binary = await adapterBinary();
   const amqpUrl = options.amqpUrl ?? (await rabbitmqUrl());
   const port = options.port ?? freePort();
+  // Each adapter its own admin socket: the default, /run/rabbitmq-mqtt/admin.sock, is the system's.
+  const socketSet = /^\s*adapter\.admin_socket\s*=\s*(\S+)/m.exec(options.extraConfig ?? "");
+  let adminSocket: string | null = socketSet === null ? null : socketSet[1] === "none" ? null : socketSet[1]!;
+  let adminLine = "";
+  if (socketSet === null) {
+    const dir = mkdtempSync(join(tmpdir(), "rmqmqtt-admin-"));
+    tempDirs.push(dir);
+    adminSocket = join(dir, "admin.sock");
+    adminLine = `adapter.admin_socket = ${adminSocket}`;
+  }
   // The WebSocket listener is on by default (15675): off unless the test configures it.
   const webLine = /^\s*web_mqtt\.tcp\./m.test(options.extraConfig ?? "") ? "" : "web_mqtt.tcp.listener = none";
   // Each adapter its own retained store (its SQLite file is locked by the process; the default is a system path).
@@ -312,10 +324,10 @@ export async function startBinary(options: StartBinaryOptions = {}): Promise<Bin
     retainedLine = `adapter.retained.dir = ${retainedDir}`;
   }
   const configFile = writeConfigFile(
-    [`mqtt.listeners.tcp.default = ${port}`, `adapter.amqp_url = ${amqpUrl}`, retainedLine, webLine, options.extraConfig ?? ""].join("\n") + "\n",
+    [`mqtt.listeners.tcp.default = ${port}`, `adapter.amqp_url = ${amqpUrl}`, retainedLine, webLine, adminLine, options.extraConfig ?? ""].join("\n") + "\n",
   );
   const child = spawnWatched([binary, "start", "--config", configFile], { name: "rabbitmq-mqtt start" });
-  const adapter: BinaryAdapter = Object.assign(child, { url: `mqtt://127.0.0.1:${port}`, port, configFile });
+  const adapter: BinaryAdapter = Object.assign(child, { url: `mqtt://127.0.0.1:${port}`, port, configFile, adminSocket });
   if (options.waitForListener ?? true) {
     try {
       await child.waitForLine(`started MQTT TCP Listener on [::]:${port}`);

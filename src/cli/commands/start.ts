@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { loadConfig } from "../../config/index.ts";
 import { rejectUnknownFlags } from "../../install/index.ts";
 import { createLogger } from "../../log.ts";
+import { describeReload } from "../../admin/index.ts";
 import { startServer } from "../../server.ts";
 import { VERSION } from "../../version.ts";
 
@@ -9,6 +10,9 @@ import { VERSION } from "../../version.ts";
  * `rabbitmq-mqtt start [--config FILE]`: runs the adapter in the foreground (what systemd
  * runs). A bad configuration is reported in full and exits 1 before any port opens; SIGTERM
  * and SIGINT stop accepting, close the clients, wait for outstanding confirms and exit 0.
+ * SIGHUP (systemctl reload) re-reads the file: a file with problems changes nothing (every
+ * problem is logged); otherwise what can change while running is applied and one line says what
+ * was applied and what needs a restart (admin/reload.ts).
  */
 export const startCommand = defineCommand({
   meta: { name: "start", description: "Run the adapter in the foreground (what systemd runs)" },
@@ -25,7 +29,8 @@ export const startCommand = defineCommand({
       console.error(`rabbitmq-mqtt start: ${unknown}`);
       process.exit(64); // EX_USAGE, before any port opens
     }
-    const result = loadConfig(args.config === undefined ? {} : { file: args.config });
+    const loadOptions = args.config === undefined ? {} : { file: args.config };
+    const result = loadConfig(loadOptions);
     const bootLog = createLogger("info");
     for (const warning of result.warnings) bootLog.warning(warning);
     if ("errors" in result) {
@@ -58,7 +63,22 @@ export const startCommand = defineCommand({
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGHUP", () => {
-      log.warning("SIGHUP received: configuration reload is not supported yet; restart to apply changes");
+      if (stopping) return;
+      const file = config.configFile ?? "(defaults only)";
+      log.info(`SIGHUP received: reloading the configuration from ${file}`);
+      const reloaded = loadConfig(loadOptions);
+      for (const warning of reloaded.warnings) log.warning(warning);
+      if ("errors" in reloaded) {
+        for (const error of reloaded.errors) log.error(error);
+        log.error(`configuration reload failed: ${reloaded.errors.length} problem(s) in ${file}; the running configuration stays in force`);
+        return;
+      }
+      const plan = server.reload(reloaded.config);
+      const line = describeReload(plan, reloaded.config.configFile ?? file);
+      // Written before a new level takes effect, so it shows whatever the level becomes.
+      if (plan.needRestart.length > 0) log.warning(line);
+      else log.info(line);
+      log.setLevel(plan.inForce.logLevel);
     });
   },
 });
