@@ -134,11 +134,11 @@ export class RetainedTopicIndex {
     const f = filterLevels.length;
     const first = filterLevels[0]!;
     // [MQTT-4.7.2-1]: applies to every path that leaves the root, whatever `#` matched first.
-    const excludeDollar = first === "#" || first === "+";
+    const dollarRoot = first === "#" || first === "+" ? root : undefined;
     let hashes = 0;
     for (const level of filterLevels) if (level === "#") hashes++;
     const out: RetainedEntry[] = [];
-    // Two `#` can reach one topic along two paths: only then is a seen-set needed.
+    // Two separate `#` can reach one topic along two paths: only then is a seen-set needed.
     const seen = hashes > 1 ? new Set<RetainedEntry>() : undefined;
     const emit = (entry: RetainedEntry): void => {
       if (seen !== undefined) {
@@ -147,54 +147,79 @@ export class RetainedTopicIndex {
       }
       out.push(entry);
     };
-    const childrenOf = (node: TrieNode): Iterable<TrieNode> => {
-      if (node.children === undefined) return NO_CHILDREN;
-      if (!excludeDollar || node !== root) return node.children.values();
-      return [...node.children].filter(([level]) => !level.startsWith("$")).map(([, child]) => child);
+    // Pending (node, index of the next filter level) pairs, as two parallel stacks (no tuples).
+    const nodes: TrieNode[] = [root];
+    const next: number[] = [0];
+    const push = (node: TrieNode, i: number): void => {
+      nodes.push(node);
+      next.push(i);
     };
-    // Pending (node, next filter level) pairs.
-    const stack: Array<[TrieNode, number]> = [[root, 0]];
-    let item: [TrieNode, number] | undefined;
-    while ((item = stack.pop()) !== undefined) {
-      const [node, i] = item;
+    while (nodes.length > 0) {
+      const node = nodes.pop()!;
+      const i = next.pop()!;
       if (i === f) {
         if (node.entry !== undefined) emit(node.entry);
         continue;
       }
       const level = filterLevels[i]!;
       if (level === "#") {
-        if (i === f - 1) {
-          visitSubtree(node, childrenOf, (n) => {
+        let j = i; // `#/#` is one `#`
+        while (j + 1 < f && filterLevels[j + 1] === "#") j++;
+        if (j === f - 1) {
+          visitSubtree(node, dollarRoot, (n) => {
             if (n.entry !== undefined) emit(n.entry);
           });
+          continue;
+        }
+        // `#` followed by more levels swallows zero or more levels: every node of the subtree
+        // (this one included) continues with the level after it.
+        const after = filterLevels[j + 1]!;
+        if (after === "+") {
+          // ...and `+` takes one more: every node strictly below continues after the `+`.
+          visitSubtree(node, dollarRoot, (n) => {
+            if (n !== node) push(n, j + 2);
+          });
         } else {
-          // `#` followed by more levels: it may swallow any number of levels, so every node of
-          // the subtree (this one included: zero levels) continues with the next filter level.
-          visitSubtree(node, childrenOf, (descendant) => {
-            stack.push([descendant, i + 1]);
+          visitSubtree(node, dollarRoot, (n) => {
+            // `#/$x`: `#` matched zero levels, but the topic would start with `$` [MQTT-4.7.2-1].
+            if (n === dollarRoot && after.charCodeAt(0) === 0x24) return;
+            const child = n.children?.get(after);
+            if (child !== undefined) push(child, j + 2);
           });
         }
       } else if (level === "+") {
-        for (const child of childrenOf(node)) stack.push([child, i + 1]);
+        const children = node.children;
+        if (children === undefined) continue;
+        if (node === dollarRoot) {
+          for (const [key, child] of children) if (key.charCodeAt(0) !== 0x24) push(child, i + 1);
+        } else {
+          for (const child of children.values()) push(child, i + 1);
+        }
       } else {
-        // `#/$x`: the `#` matched zero levels, but the topic would start with `$` [MQTT-4.7.2-1].
-        if (excludeDollar && node === root && level.startsWith("$")) continue;
+        if (node === dollarRoot && level.charCodeAt(0) === 0x24) continue;
         const child = node.children?.get(level);
-        if (child !== undefined) stack.push([child, i + 1]);
+        if (child !== undefined) push(child, i + 1);
       }
     }
     return out;
   }
 }
 
-const NO_CHILDREN: readonly TrieNode[] = [];
-
-/** Calls `visit` for `node` and each of its descendants, depth first, without recursion. */
-function visitSubtree(node: TrieNode, childrenOf: (n: TrieNode) => Iterable<TrieNode>, visit: (n: TrieNode) => void): void {
+/**
+ * Calls `visit` for `node` and each of its descendants, depth first, without recursion; below
+ * `dollarRoot` (the vhost root, when the filter starts with a wildcard) `$` levels are skipped.
+ */
+function visitSubtree(node: TrieNode, dollarRoot: TrieNode | undefined, visit: (n: TrieNode) => void): void {
   const stack: TrieNode[] = [node];
-  let n: TrieNode | undefined;
-  while ((n = stack.pop()) !== undefined) {
+  while (stack.length > 0) {
+    const n = stack.pop()!;
     visit(n);
-    for (const child of childrenOf(n)) stack.push(child);
+    const children = n.children;
+    if (children === undefined) continue;
+    if (n === dollarRoot) {
+      for (const [key, child] of children) if (key.charCodeAt(0) !== 0x24) stack.push(child);
+    } else {
+      for (const child of children.values()) stack.push(child);
+    }
   }
 }
