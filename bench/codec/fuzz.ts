@@ -37,7 +37,7 @@ import {
   type TopicFilterOptions,
 } from "../../src/codec/index.ts";
 import { packetTypesOf, randomBytes, randomPacket, type Random } from "../../src/codec/random-packets.ts";
-import { prng, toHex } from "../../src/codec/test-helpers.ts";
+import { prng } from "../../src/codec/test-helpers.ts";
 import { MUTATION_NAMES, mutate } from "./mutate.ts";
 
 const { values: args } = parseArgs({
@@ -65,6 +65,14 @@ for (const [name, code] of Object.entries(ReasonCode)) if (typeof code === "numb
 const ANYWHERE: TopicFilterOptions = { multiLevelWildcardAnywhere: true };
 
 const int = (random: Random, n: number): number => Math.floor(random() * n);
+/** Hex by Node's Buffer (the harness may use it; the codec may not): the checks hex whole payloads. */
+const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+/** Byte-wise equality without building strings. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 const pick = <T>(random: Random, items: readonly T[]): T => items[int(random, items.length)]!;
 
 /** The PRNG of input `index`: each input is reproducible alone (--only). */
@@ -121,7 +129,7 @@ function checkReencodes(packet: Packet, version: ProtocolVersion | undefined, op
     return violation(`decoded ${key(packet).slice(0, 200)} does not re-encode: ${(e as Error).message}`);
   }
   const viaEncoder = encoder.encode(packet, v);
-  if (toHex(viaEncoder) !== toHex(bytes)) violation("Encoder.encode and encodePacket give different bytes");
+  if (!sameBytes(viaEncoder, bytes)) violation("Encoder.encode and encodePacket give different bytes");
   const again = decodePacket(bytes, packet.type === PacketType.Connect ? undefined : v, options);
   if (again.kind !== "packet") return violation(`re-encoded ${toHex(bytes).slice(0, 160)} does not decode: ${JSON.stringify(again).slice(0, 300)}`);
   if (again.size !== bytes.length) violation(`re-encoded packet of ${bytes.length} bytes decodes with size ${again.size}`);
