@@ -138,10 +138,7 @@ describe.each(MQTT_VERSIONS)("mosquitto_pub / mosquitto_sub -V %s", (version) =>
     expect((await sub.waitForExit()).exitCode).toBe(0);
   });
 
-  // Not implemented: the adapter has no retained-message store yet (adapter.retained.* keys exist
-  // in the config schema, nothing stores or replays). DESIGN.md: "Retained messages that a wildcard
-  // subscription also receives, stored durably." Flip to `test` when the store lands.
-  test.failing("a retained message is sent to a client that subscribes later, with RETAIN 1 [MQTT-3.3.1-6]", async () => {
+  test("a retained message is sent to a client that subscribes later, with RETAIN 1 [MQTT-3.3.1-6]", async () => {
     const topic = `${uniqueName("keep")}/late`;
     expect((await mosquittoPub({ port: adapter.port, version, topic, message: "kept", qos: 1, retain: true })).exitCode).toBe(0);
     const late = mosquittoSub({ port: adapter.port, version, topics: [topic], qos: 1, count: 1 });
