@@ -16,7 +16,8 @@
  * list of topic references (the index's strings, no payloads): payloads are read from the store
  * one at a time, just before they are written, so a `#` subscription over 100,000 retained
  * topics costs no payload memory. A message deleted or replaced meanwhile is sent as it is now
- * (or not at all).
+ * (or not at all), and one no filter of the client matches any more (UNSUBSCRIBE meanwhile) is
+ * skipped.
  *
  * Invariants: `pending[head..]` are the topics still to send, in match order; one pump loop at a
  * time (`pumping`); nothing is sent once the connection is no longer open.
@@ -100,6 +101,8 @@ export class RetainedDeliveries {
         const message = await this.store.get(context.vhost, next.topic);
         if (!context.isOpen()) return;
         if (message === undefined) continue; // deleted since the match
+        // Unsubscribed meanwhile (no filter of the client matches any more): not for it now.
+        if (context.matcher.maxGrantedQos(message.topic) === undefined) continue;
         const qos = Math.min(message.qos, next.grantedQos) as QoS;
         if (!deliveries.sendRetained(message.topic, message.payload, qos)) this.waitingForDrain = true;
       }

@@ -146,6 +146,19 @@ describe("retained messages", () => {
     expect(seen.size).toBe(8);
   });
 
+  test("retained messages still waiting for the window are not sent after an UNSUBSCRIBE of their filter", async () => {
+    const world = new TestWorld({ ...TEST_OPTIONS, maxInflightRetained: 1 });
+    await retain(world, [["u/1", "1"], ["u/2", "2"], ["u/3", "3"]]);
+    const { client, packets } = await subscribed(world, "unsub", ["u/+", 1]);
+    const [first] = packets.filter((p): p is PublishPacket => p.type === PacketType.Publish);
+    expect(first?.retain).toBe(true);
+    client.send({ type: PacketType.Unsubscribe, packetId: 2, topicFilters: ["u/+"] });
+    await settle(4);
+    client.send({ type: PacketType.Puback, packetId: first!.packetId! });
+    await settle(6);
+    expect(publishes(client.packets())).toEqual([]);
+  });
+
   test("retained QoS 0 messages wait while the client does not read, and resume on drain", async () => {
     const world = new TestWorld();
     await retain(world, [["z/1", "1", 0], ["z/2", "2", 0], ["z/3", "3", 0]]);
