@@ -15,6 +15,8 @@ const utf8Encoder = new TextEncoder();
 let lastTopic: string | undefined;
 let lastTopicLength = 0;
 let topicScratch = new Uint8Array(256);
+/** From this many characters TextEncoder.encodeInto (native) beats a charCodeAt loop. */
+const ENCODE_INTO_MIN_CHARS = 16;
 /** Up to this many bytes a loop copies faster than Uint8Array.set. */
 const COPY_LOOP_MAX_BYTES = 64;
 /** topicScratch[0, lastTopicLength) as a view, for Uint8Array.set, once the topic is longer than that. */
@@ -26,15 +28,20 @@ export function topicLength(topic: string): number {
   // At most 3 bytes per UTF-16 unit (a surrogate pair is 2 units for 4 bytes).
   if (topicScratch.length < topic.length * 3) topicScratch = new Uint8Array(topic.length * 3);
   const b = topicScratch;
-  let i = 0;
-  for (; i < topic.length; i++) {
-    const c = topic.charCodeAt(i);
-    if (c >= 0x80) break;
-    b[i] = c;
+  let length: number;
+  if (topic.length >= ENCODE_INTO_MIN_CHARS) {
+    // The scratch has room for the worst case, so the whole topic fits (lone surrogates become U+FFFD).
+    length = utf8Encoder.encodeInto(topic, b).written;
+  } else {
+    let i = 0;
+    for (; i < topic.length; i++) {
+      const c = topic.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[i] = c;
+    }
+    length = i;
+    if (i < topic.length) length += utf8Encoder.encodeInto(topic.slice(i), b.subarray(i)).written;
   }
-  let length = i;
-  // The first non-ASCII character hands the rest to TextEncoder (lone surrogates become U+FFFD).
-  if (i < topic.length) length += utf8Encoder.encodeInto(topic.slice(i), b.subarray(i)).written;
   if (length > MAX_TWO_BYTE_LENGTH) {
     lastTopic = undefined;
     throw new RangeError(`PUBLISH topic is ${length} bytes of UTF-8; at most 65535 fit`);
