@@ -50,6 +50,8 @@ interface SocketData {
   peer: string;
   transport?: WebSocketTransport;
   handler?: ConnectionHandler;
+  /** Why the listener closed it (Bun may report the close from inside ws.close()). */
+  closeError?: ProtocolError;
 }
 
 /** The subprotocol to answer with, or undefined when the offer has neither `mqtt` nor `mqttv3.1`. */
@@ -138,11 +140,12 @@ export function listenWebSocket(options: WebSocketListenerOptions): RunningListe
           const { handler, transport } = ws.data;
           if (handler === undefined || transport === undefined) return;
           if (typeof message === "string") {
-            // Close code 1003 first; the connection then logs why, once, and finds the transport closed.
-            transport.close(WsCloseCode.UnsupportedData, "MQTT needs binary frames");
-            handler.onClose(
-              new ProtocolError(ReasonCode.ProtocolError, `received a text WebSocket message (${Buffer.byteLength(message)} bytes); MQTT packets must be sent in binary messages [MQTT-6.0.0-1]`),
+            // The close handler hands this to the connection, which logs it once.
+            ws.data.closeError = new ProtocolError(
+              ReasonCode.ProtocolError,
+              `received a text WebSocket message (${Buffer.byteLength(message)} bytes); MQTT packets must be sent in binary messages [MQTT-6.0.0-1]`,
             );
+            transport.close(WsCloseCode.UnsupportedData, "MQTT needs binary frames");
             return;
           }
           handler.onData(message);
@@ -157,6 +160,10 @@ export function listenWebSocket(options: WebSocketListenerOptions): RunningListe
           ws.data.transport = undefined;
           ws.data.handler = undefined;
           transport.handleClosed();
+          if (ws.data.closeError !== undefined) {
+            handler.onClose(ws.data.closeError);
+            return;
+          }
           if (code === WsCloseCode.MessageTooBig || /too big/i.test(reason)) {
             // Bun refused the message itself (and sent 1009 to the client).
             handler.onClose(
