@@ -3,7 +3,7 @@
  * same run, on the packets of ops.ts (PUBLISH QoS 0 / 1 with 16 B, 1 KiB and 64 KiB payloads, one
  * with a new topic per packet, an MQTT 5 PUBLISH with properties, SUBSCRIBE, CONNECT).
  *
- *   bun bench/codec/codec-bench.ts [--rounds 9] [--alloc-ms 400] [--no-alloc]
+ *   bun bench/codec/codec-bench.ts [--rounds 9] [--alloc-ms 400] [--no-alloc] [--cases REGEX]
  *
  * Throughput: one case at a time (only its buffers alive); after a warm-up, every round runs each
  * operation once, ours and theirs alternating and the order reversed each round (so drift and GC
@@ -22,12 +22,20 @@ import * as mqtt from "mqtt-packet";
 import { OPS, makeCases, makeOp, type Op, type OpName } from "./ops.ts";
 
 const { values } = parseArgs({
-  options: { rounds: { type: "string", default: "9" }, "alloc-ms": { type: "string", default: "400" }, "no-alloc": { type: "boolean", default: false } },
+  options: {
+    rounds: { type: "string", default: "9" },
+    "alloc-ms": { type: "string", default: "400" },
+    "no-alloc": { type: "boolean", default: false },
+    cases: { type: "string" },
+  },
 });
 const ROUNDS = Number(values.rounds);
 /** Each timed sample covers at least this much work. */
 const MIN_SAMPLE_MS = 25;
-const cases = makeCases();
+/** --cases REGEX keeps the cases whose name matches (allocation children are told their index). */
+const caseFilter = values.cases === undefined ? undefined : new RegExp(values.cases);
+const allCases = makeCases();
+const cases = allCases.filter((c) => caseFilter === undefined || caseFilter.test(c.name));
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -107,7 +115,8 @@ if (!values["no-alloc"]) {
   for (let i = 0; i < cases.length; i++) {
     // The GC log goes to a file: it can outrun a pipe, and the child writes it synchronously.
     const logPath = `${tmpdir()}/codec-bench-alloc-${process.pid}-${i}.log`;
-    const child = Bun.spawn([process.execPath, `${import.meta.dir}/alloc-child.ts`, "--case", String(i), "--ms", values["alloc-ms"]!], {
+    const index = allCases.indexOf(cases[i]!);
+    const child = Bun.spawn([process.execPath, `${import.meta.dir}/alloc-child.ts`, "--case", String(index), "--ms", values["alloc-ms"]!], {
       env: { ...process.env, BUN_JSC_logGC: "1" },
       stdout: "ignore",
       stderr: Bun.file(logPath),
