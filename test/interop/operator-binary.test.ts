@@ -200,6 +200,18 @@ describe("status and list_connections without a running adapter", () => {
     expect(run.stderr).toContain(message);
   });
 
+  test("a metrics port already in use: start fails with exit 1 and a message naming the keys", async () => {
+    const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const adapter = await startBinary({ extraConfig: `adapter.metrics.port = ${holder.port}`, waitForListener: false });
+      const ended = await adapter.waitForExit(20_000);
+      expect(ended.exitCode).toBe(1);
+      expect(ended.output).toContain(`could not start: cannot start the metrics endpoint on 127.0.0.1:${holder.port} (adapter.metrics.ip / adapter.metrics.port)`);
+    } finally {
+      holder.stop(true);
+    }
+  });
+
   test("status --root: an installed tree is reported enabled, and the adapter not running (exit 69)", async () => {
     const root = mkdtempSync(join(tmpdir(), "status-root-"));
     try {
