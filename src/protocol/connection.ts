@@ -85,6 +85,8 @@ export class Connection implements RegisteredClient {
   private readonly operations: OperationQueue;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /** shutdown() was called: this process (and the session state it holds) is going away. */
+  private serverShuttingDown = false;
 
   constructor(
     private readonly transport: Transport,
@@ -179,6 +181,7 @@ export class Connection implements RegisteredClient {
    * backend session is closed (QoS 1 deliveries not yet acked return to their queue).
    */
   shutdown(): Promise<void> {
+    this.serverShuttingDown = true;
     return this.close(new ProtocolError(ReasonCode.ServerShuttingDown, "the adapter is shutting down", false, "info"), false);
   }
 
@@ -446,7 +449,10 @@ export class Connection implements RegisteredClient {
           if (refused !== undefined) this.log.warning(`the will to ${JSON.stringify(will.topic)} was not published: ${refused.message}`);
           else this.log.debug(`published the will to ${JSON.stringify(will.topic)}`);
         }
-        this.deliveries?.clear();
+        // Deliveries the client PUBREC'd are acked now, while this process keeps their PUBREL for
+        // the reconnect; not when the process goes away with that state (RabbitMQ redelivers: a
+        // possible duplicate rather than a message stuck at a client waiting for a PUBREL).
+        this.deliveries?.clear(!this.serverShuttingDown);
         this.retainedDeliveries?.clear();
         await session.close({ clean: this.cleanSession });
       }

@@ -23,6 +23,9 @@
  * close: the client owns the message then (it may already have handed it to its application),
  * and a redelivery by RabbitMQ would be a duplicate. The id stays in the session state, and the
  * PUBREL is resent with it when the client reconnects to its persistent session [MQTT-4.4.0-1].
+ * Not when the adapter shuts down: the session state goes with the process, no PUBREL would be
+ * resent, and a client that hands messages over at PUBREL would never release it; RabbitMQ's
+ * redelivery (a possible duplicate) is the lesser harm.
  *
  * After a non-clean reconnect, RabbitMQ redelivers what the client never acknowledged (PUBACK, or
  * PUBREC at QoS 2); it goes out with DUP set but a fresh packet id, not the original one
@@ -182,13 +185,13 @@ export class Deliveries {
   }
 
   /**
-   * The connection is closing: deliveries the client PUBREC'd are settled (it owns them; their
-   * ids stay in the session state for the PUBREL); the rest are forgotten, and the broker
-   * returns them to the queue when the session closes.
+   * The connection is closing. With `settlePubrecd`, deliveries the client PUBREC'd are settled
+   * (it owns them; their ids stay in the session state for the PUBREL). Everything else is
+   * forgotten, and the broker returns it to the queue when the session closes.
    */
-  clear(): void {
+  clear(settlePubrecd: boolean): void {
     for (const [, entry] of this.inflight.all()) {
-      if (entry.state === "awaiting-pubcomp" && entry.tag !== undefined) this.context.session.settle(entry.tag);
+      if (settlePubrecd && entry.state === "awaiting-pubcomp" && entry.tag !== undefined) this.context.session.settle(entry.tag);
     }
     this.inflight.clear();
     this.settleOnDrain = [];

@@ -101,6 +101,18 @@ describe("QoS 2 packet-id state survives a reconnect to a persistent session [MQ
     expect(queue().messagesUnacknowledged).toBe(1); // "next" still waits for its PUBREC
   });
 
+  test("after PUBREC, an adapter shutdown does not ack it: the state dies with the process, RabbitMQ redelivers", async () => {
+    const world = new TestWorld();
+    const first = await subscriber(world, "stopping", false);
+    const queue = queueOf(world, "stopping");
+    world.broker.publish({ routingKey: "q", payload: "m", headers: QOS2 });
+    await settle();
+    first.packets();
+    first.send({ type: PacketType.Pubrec, packetId: 1 });
+    await first.connection.shutdown();
+    expect(queue().messagesReady).toBe(1);
+  });
+
   test("before PUBREC: RabbitMQ redelivers it, with DUP", async () => {
     const world = new TestWorld();
     const first = await subscriber(world, "redeliver", false);
