@@ -182,12 +182,26 @@ export function waitForQueueListed(vhost: string, name: string, present: boolean
 
 let probe: Promise<AmqpSession> | undefined;
 
+/** The shared probe connection; forgotten when it closes (another test file may restart the broker). */
+function openProbe(): Promise<AmqpSession> {
+  const opening = openAmqp();
+  void opening.then(
+    (session) => session.connection.once("close", () => {
+      if (probe === opening) probe = undefined;
+    }),
+    () => {
+      if (probe === opening) probe = undefined;
+    },
+  );
+  return opening;
+}
+
 /**
  * Ready messages in queue `name` of vhost "/" by a passive queue.declare over AMQP (fast, unlike
  * rabbitmqctl), or undefined when the queue does not exist. One channel per call: a 404 closes it.
  */
 export async function readyCount(name: string): Promise<number | undefined> {
-  probe ??= openAmqp(); // closed by the harness after the last test file
+  probe ??= openProbe(); // closed by the harness after the last test file
   const { connection } = await probe;
   const channel = await connection.createChannel();
   channel.on("error", () => {});
