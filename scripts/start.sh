@@ -45,5 +45,13 @@ if grep -qs 'rabbitmq_mqtt\|rabbitmq_web_mqtt' /etc/rabbitmq/enabled_plugins; th
   say "warning: RabbitMQ's own rabbitmq_mqtt plugin is enabled (/etc/rabbitmq/enabled_plugins); it listens on the MQTT ports this adapter uses. Disable it: rabbitmq-plugins disable rabbitmq_mqtt rabbitmq_web_mqtt"
 fi
 
+# The retained store defaults to RabbitMQ's data directory (/var/lib/rabbitmq/mqtt-retained), which
+# only root or the rabbitmq user may write: elsewhere keep it in the work tree, and say so.
+if [ -z "${RABBITMQ_MQTT_RETAINED__DIR:-}" ] && [ "$(id -u)" -ne 0 ]; then
+  export RABBITMQ_MQTT_RETAINED__DIR="$PWD/.tmp/retained"
+  mkdir -p "$RABBITMQ_MQTT_RETAINED__DIR"
+  say "not root: retained messages are kept in $RABBITMQ_MQTT_RETAINED__DIR (RABBITMQ_MQTT_RETAINED__DIR)"
+fi
+
 say "running the adapter: bun src/cli/main.ts start $*"
 exec node_modules/.bin/bun src/cli/main.ts start "$@"
