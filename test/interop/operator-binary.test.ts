@@ -112,8 +112,10 @@ describe("operator tools against the running binary", () => {
 
     const json = await status("--format", "json");
     expect(json.exitCode).toBe(0);
-    const report = JSON.parse(json.stdout) as { running: boolean; status: StatusReport };
+    const report = JSON.parse(json.stdout) as { running: boolean; admin_socket: string; installation: { starts_with_rabbitmq: { path: string } }; status: StatusReport };
     expect(report.running).toBe(true);
+    expect(report.admin_socket).toBe(adapter.adminSocket!);
+    expect(report.installation.starts_with_rabbitmq.path).toBe("/etc/systemd/system/rabbitmq-server.service.wants/rabbitmq-mqtt.service");
     expect(report.status.mqtt_connections.by_protocol.mqtt311).toBe(1);
     expect(report.status.amqp.server_product).toBe("RabbitMQ");
     expect(report.status.amqp.server_version).toMatch(/^\d+\.\d+\.\d+$/);

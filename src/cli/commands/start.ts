@@ -43,6 +43,10 @@ export const startCommand = defineCommand({
     log.info(`rabbitmq-mqtt ${VERSION} starting (Bun ${Bun.version}, pid ${process.pid})`);
     log.info(`config file: ${config.configFile ?? "none (defaults)"}; RabbitMQ: ${redactUrl(config.amqpUrl)} (from ${config.amqpUrlSource})`);
 
+    // Until the server runs, a SIGHUP (a reload right after start) must not end the process,
+    // which is what the signal does by default: it is ignored, with a line saying so.
+    const hupWhileStarting = () => log.warning("SIGHUP received while starting: ignored; reload again once the adapter has started");
+    process.on("SIGHUP", hupWhileStarting);
     let server;
     try {
       server = await startServer(config, log);
@@ -62,6 +66,7 @@ export const startCommand = defineCommand({
     };
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
+    process.off("SIGHUP", hupWhileStarting);
     process.on("SIGHUP", () => {
       if (stopping) return;
       const file = config.configFile ?? "(defaults only)";

@@ -40,7 +40,14 @@ export const statusCommand = defineCommand({
     if (given.format === "json") {
       const running = runtime.kind === "ok" || runtime.kind === "refused" ? true : runtime.kind === "unreachable" && runtime.notRunning ? false : null;
       const out = {
-        installation,
+        installation: {
+          enabled: installation.enabled,
+          unit: installation.unit,
+          binary: installation.binary,
+          command: installation.command,
+          starts_with_rabbitmq: installation.startsWithRabbitmq,
+          config: installation.config,
+        },
         admin_socket: target.path,
         running,
         ...(runtime.kind === "unreachable" ? { reason: runtime.reason } : {}),
