@@ -126,7 +126,11 @@ export interface SessionEvents {
    * the MQTT connection must close. Called at most once.
    */
   lost(error: BackendError): void;
-  /** The broker blocked (memory/disk alarm) or unblocked publishing: stop / resume reading. */
+  /**
+   * The broker blocked (memory/disk alarm) or unblocked publishing for this session's user:
+   * publishes wait meanwhile, nothing else does (deliveries, settle, subscribe, new connects go
+   * on). The protocol stops reading a client only when it PUBLISHes while blocked.
+   */
   publishBlocked(blocked: boolean): void;
 }
 

@@ -87,6 +87,8 @@ export class Connection implements RegisteredClient {
   private closing: Promise<void> | undefined;
   /** shutdown() was called: this process (and the session state it holds) is going away. */
   private serverShuttingDown = false;
+  /** The backend's latest SessionEvents.publishBlocked, kept for `publishes` (made at CONNACK). */
+  private brokerBlocked = false;
 
   constructor(
     private readonly transport: Transport,
@@ -323,6 +325,7 @@ export class Connection implements RegisteredClient {
     };
     this.context = context;
     this.publishes = new InboundPublishes(context, this.options.maxInflightPublishesPerClient);
+    if (this.brokerBlocked) this.publishes.setBrokerBlocked(true);
     this.deliveries = new Deliveries(context, () => this.retainedDeliveries?.onAcknowledged());
     this.retainedDeliveries = new RetainedDeliveries(context, this.deliveries, this.deps.retainedStore, this.options.maxInflightRetained ?? 10);
     this.phase = "connected";
@@ -366,9 +369,9 @@ export class Connection implements RegisteredClient {
         void this.close(new ProtocolError(ReasonCode.ServerUnavailable, `the RabbitMQ side of the session is gone${code}: ${error.message}${will}`), !brokerGone);
       },
       publishBlocked: (blocked) => {
-        if (this.phase !== "connecting" && this.phase !== "connected") return;
-        this.log.info(blocked ? "RabbitMQ blocked publishing (resource alarm): not reading from the client" : "RabbitMQ unblocked publishing");
-        this.setPaused(PauseReason.BrokerBlocked, blocked);
+        // Pauses nobody by itself: the next PUBLISH does (publish.ts), so subscribers keep going.
+        this.brokerBlocked = blocked;
+        this.publishes?.setBrokerBlocked(blocked);
       },
     };
   }

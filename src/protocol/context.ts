@@ -18,7 +18,7 @@ export const enum PauseReason {
   Connecting = 1,
   /** maxInflightPublishesPerClient PUBLISHes are waiting for the broker. */
   InflightPublishes = 2,
-  /** The broker blocked publishing (memory or disk alarm). */
+  /** A PUBLISH arrived while the broker blocked publishing (memory or disk alarm): until unblocked. */
   BrokerBlocked = 4,
   /** Too many SUBSCRIBE / UNSUBSCRIBE operations queued for the broker. */
   QueuedOperations = 8,

@@ -46,10 +46,12 @@ describe("keepalive", () => {
     expect(client.transport.closed).toBe(false);
   });
 
-  test("a client we stopped reading (broker blocked) is not timed out for our silence", async () => {
+  test("a client we stopped reading (it published while the broker was blocked) is not timed out for our silence", async () => {
     const world = new TestWorld();
     const client = await world.connected({ keepaliveSeconds: 1 });
     world.broker.setBlocked(true);
+    client.publish("a", "waits", 1, 1);
+    await settle();
     expect(client.transport.readingPaused).toBe(true);
     world.nowMs += 5_000;
     client.connection.checkTimeouts(world.nowMs);

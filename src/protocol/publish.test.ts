@@ -185,3 +185,51 @@ describe("QoS 2 PUBLISH from the client", () => {
     expect(hex(client.takeBytes())).toBe("7002004d");
   });
 });
+
+describe("broker flow control (memory or disk alarm)", () => {
+  test("only a client that PUBLISHes while publishing is blocked stops being read; others keep going; after unblock nothing is lost", async () => {
+    const world = tappedWorld();
+    const subscriber = await world.connected({ clientId: "sub" });
+    const publisher = await world.connected({ clientId: "pub" });
+    subscriber.subscribe(1, ["news", 1]);
+    await settle();
+    expect(hex(subscriber.takeBytes())).toBe("9003000101");
+    publisher.publish("news", "before", 1, 1);
+    await settle();
+    expect(hex(publisher.takeBytes())).toBe("40020001");
+    const [delivery] = subscriber.packets();
+    expect(delivery).toMatchObject({ type: PacketType.Publish, topic: "news", packetId: 1 });
+
+    world.broker.setBlocked(true);
+    await settle();
+    // The blocked notice alone pauses nobody.
+    expect([subscriber.transport.readingPaused, publisher.transport.readingPaused]).toEqual([false, false]);
+    // A PUBLISH while blocked is handed over (it waits in the broker) and pauses its client:
+    // the PINGREQ behind it stays unread.
+    publisher.publish("news", "during", 1, 2);
+    publisher.sendBytes("c000");
+    await settle();
+    expect(publisher.transport.readingPaused).toBe(true);
+    expect(hex(publisher.takeBytes())).toBe("");
+    // The subscriber is still read: its PUBACK settles the delivery, PINGREQ and SUBSCRIBE are answered.
+    subscriber.send({ type: PacketType.Puback, packetId: 1 });
+    subscriber.sendBytes("c000");
+    subscriber.subscribe(2, ["more", 0]);
+    await settle();
+    expect(hex(subscriber.takeBytes())).toBe("d000" + "9003000200");
+    expect(world.broker.queueInfo("/", "mqtt-subscription-subqos1")?.messagesUnacknowledged).toBe(0);
+    // A new client logs in.
+    const late = await world.connected({ clientId: "late" });
+    expect(late.transport.closed).toBe(false);
+    expect(world.logLines("not reading from the client").map((line) => line.includes("client pub"))).toEqual([true]);
+
+    world.broker.setBlocked(false);
+    await settle();
+    expect(publisher.transport.readingPaused).toBe(false);
+    // Read again: the PINGREQ is answered at once, the PUBLISH once the broker confirmed it.
+    expect(hex(publisher.takeBytes())).toBe("d000" + "40020002");
+    expect(subscriber.packets()).toMatchObject([{ type: PacketType.Publish, topic: "news", payload: enc.encode("during") }]);
+    expect(world.broker.takeMessages("/", "tap").map((m) => text(m.payload))).toEqual(["before", "during"]);
+    expect(world.logLines("reading from the client again").length).toBe(1);
+  });
+});

@@ -18,6 +18,13 @@
  * that subscribes after its PUBACK finds its message. A store that is full refuses (and logs);
  * the publish itself is still acknowledged: 3.1.1 cannot refuse only the retain part.
  *
+ * Broker flow control: while the backend says publishing is blocked (a RabbitMQ memory or disk
+ * alarm), a PUBLISH that arrives is still handed over (it waits in the backend) and the client's
+ * socket is no longer read until publishing is unblocked: the client is paused by TCP, nothing
+ * piles up in the adapter. Only clients that publish meanwhile are paused; the blocked notice by
+ * itself pauses nobody, so subscribers keep acking (which is what drains the queues that ended up
+ * in the alarm), new clients log in and PINGREQs are answered (DESIGN.md, flow control).
+ *
  * The close sequence waits for publishes already handed to the broker: their outcomes are still
  * processed (retained stored, QoS 2 ids recorded in the session state, so a PUBLISH resent with
  * DUP after the reconnect is not published twice), only the answers are not written.
@@ -35,6 +42,10 @@ const REFUSAL_RULE =
 
 export class InboundPublishes {
   private readonly table = new InboundInflight();
+  /** The backend said publishing is blocked (SessionEvents.publishBlocked); set by the connection. */
+  private brokerBlocked = false;
+  /** Reading is paused because a PUBLISH arrived while the broker was blocked. */
+  private pausedByBroker = false;
 
   constructor(
     private readonly context: ConnectionContext,
@@ -74,6 +85,23 @@ export class InboundPublishes {
         this.flush();
       });
     if (this.table.size >= this.maxInflight) context.setPaused(PauseReason.InflightPublishes, true);
+    if (this.brokerBlocked && !this.pausedByBroker) {
+      this.pausedByBroker = true;
+      context.log.info("RabbitMQ blocked publishing (resource alarm): not reading from the client until it is unblocked");
+      context.setPaused(PauseReason.BrokerBlocked, true);
+    }
+  }
+
+  /**
+   * The backend says publishing is blocked (or no longer): record it; a client paused by a
+   * PUBLISH made while blocked is read again once unblocked.
+   */
+  setBrokerBlocked(blocked: boolean): void {
+    this.brokerBlocked = blocked;
+    if (blocked || !this.pausedByBroker) return;
+    this.pausedByBroker = false;
+    this.context.log.info("RabbitMQ unblocked publishing: reading from the client again");
+    this.context.setPaused(PauseReason.BrokerBlocked, false);
   }
 
   /** PUBREL: the client releases a QoS 2 packet id; answered with PUBCOMP. */

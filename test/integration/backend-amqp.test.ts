@@ -150,7 +150,7 @@ describe("session queues as RabbitMQ shows them", () => {
 });
 
 describe("sharing", () => {
-  test("many sessions of one user share one AMQP connection, one consumer channel and one publish channel", async () => {
+  test("many sessions of one user share two AMQP connections (one publishes, one consumes), one consumer channel and one publish channel", async () => {
     const user = await addUser();
     const backend = makeBackend({ authCacheTtlMs: 10_000 });
     const level = uniqueName("t");
@@ -161,16 +161,35 @@ describe("sharing", () => {
     // 30 messages for each subscriber, of which prefetch (10) arrive while none is settled.
     await waitFor("a full prefetch window at each subscriber", () => sessions.slice(0, 15).every((s) => s.deliveries.length === 10), 10_000);
 
-    expect(backend.connectionCount("/", user)).toBe(1);
-    await waitFor("one AMQP connection for the user", async () => (await connectionsOf(user)).length === 1);
+    expect([backend.connectionCount("/", user, "publish"), backend.connectionCount("/", user, "consume"), backend.connectionCount("/", user)]).toEqual([1, 1, 2]);
+    await waitFor("two AMQP connections for the user", async () => (await connectionsOf(user)).length === 2);
     const consumers = await rabbitmqctlJson<Array<{ queue_name: string; channel_pid: string }>>("list_consumers", "-p", "/", "queue_name", "channel_pid");
     const ours = consumers.filter((c) => sessions.some((s) => c.queue_name === `mqtt-subscription-${s.request.clientId}qos1`));
     expect(ours.length).toBe(15);
     expect(new Set(ours.map((c) => c.channel_pid)).size).toBe(1);
     // publish + consumer + a few idle ops channels, not one per session
-    const [connection] = await connectionsOf(user);
-    expect(connection!.channels).toBeLessThanOrEqual(10);
+    for (const connection of await connectionsOf(user)) expect(connection.channels).toBeLessThanOrEqual(10);
   }, 30_000);
+
+  test("a user whose clients only publish, or only subscribe, holds one AMQP connection: the login connection", async () => {
+    const publisherUser = await addUser();
+    const subscriberUser = await addUser();
+    const backend = makeBackend({ authCacheTtlMs: 10_000 });
+    const publishers = [await open(backend, { username: publisherUser, password: "pw" }), await open(backend, { username: publisherUser, password: "pw" })];
+    const subscribers = [await open(backend, { username: subscriberUser, password: "pw" }), await open(backend, { username: subscriberUser, password: "pw" })];
+    for (const [i, { session }] of publishers.entries()) {
+      expect(await session.publish({ topic: uniqueName("t"), payload: new Uint8Array([i]), qos: 1, retain: false, dup: false })).toBeUndefined();
+    }
+    for (const { session } of subscribers) expect(await session.subscribe([{ filter: uniqueName("t"), qos: 1 }])).toEqual([{ ok: true }]);
+    expect([backend.connectionCount("/", publisherUser, "publish"), backend.connectionCount("/", publisherUser)]).toEqual([1, 1]);
+    expect([backend.connectionCount("/", subscriberUser, "consume"), backend.connectionCount("/", subscriberUser)]).toEqual([1, 1]);
+    expect((await connectionsOf(publisherUser)).length).toBe(1);
+    expect((await connectionsOf(subscriberUser)).length).toBe(1);
+    // The first publish of any client of a user (e.g. a will at close) opens its publish connection.
+    expect(await subscribers[0]!.session.publish({ topic: uniqueName("will"), payload: new Uint8Array(), qos: 1, retain: false, dup: false })).toBeUndefined();
+    expect(backend.connectionCount("/", subscriberUser)).toBe(2);
+    for (const { session } of [...publishers, ...subscribers]) await session.close({ clean: true });
+  });
 
   test("a connection left without sessions is closed after idleConnectionMs; the next client opens one again", async () => {
     const user = await addUser();
@@ -191,6 +210,7 @@ describe("sharing", () => {
     const backend = makeBackend();
     const { session, request } = await open(backend, { username: user, password: "pw", cleanSession: false });
     expect(await session.publish({ topic: uniqueName("t"), payload: new Uint8Array(), qos: 1, retain: false, dup: false })).toBeUndefined();
+    expect(backend.connectionCount("/", user, "consume")).toBe(0);
     expect((await listQueues()).some((r) => r.name.includes(request.clientId))).toBe(false);
     const consumers = await rabbitmqctlJson<Array<{ queue_name: string }>>("list_consumers", "-p", "/", "queue_name");
     expect(consumers.some((c) => c.queue_name.includes(request.clientId))).toBe(false);
@@ -356,10 +376,14 @@ describe("failures", () => {
     await again!.session.close({ clean: true });
   }, 90_000);
 
-  test("connection.blocked (memory alarm) pauses publishers until unblocked; the held publish is then confirmed", async () => {
+  test("connection.blocked (memory alarm) holds publishes until unblocked; acks of the same user reach RabbitMQ meanwhile", async () => {
     const backend = makeBackend();
     const { session, blocked } = await open(backend);
-    await session.publish({ topic: uniqueName("t"), payload: new Uint8Array(), qos: 1, retain: false, dup: false });
+    const subscriber = await open(backend);
+    const level = uniqueName("t");
+    expect(await subscriber.session.subscribe([{ filter: level, qos: 1 }])).toEqual([{ ok: true }]);
+    await session.publish({ topic: level, payload: new Uint8Array(), qos: 1, retain: false, dup: false });
+    await waitFor("the delivery before the alarm", () => subscriber.deliveries.length === 1);
     await rabbitmqctl("set_vm_memory_high_watermark", "0.000001");
     try {
       let confirmed = false;
@@ -369,6 +393,14 @@ describe("failures", () => {
       });
       await waitFor("publishBlocked(true)", () => blocked.includes(true));
       expect(confirmed).toBe(false);
+      expect(subscriber.blocked).toEqual([true]); // every session of the user hears it (only its PUBLISHes would wait)
+      // Only the publish connection is blocked: the ack travels on the consume connection.
+      // (Connects and SUBSCRIBEs during the alarm: backend-contract.test.ts.)
+      subscriber.session.settle(subscriber.deliveries[0]!.tag);
+      await waitFor("the ack taken by RabbitMQ during the alarm", async () => {
+        const rows = await rabbitmqctlJson<Array<{ name: string; messages_unacknowledged: number }>>("list_queues", "-p", "/", "name", "messages_unacknowledged");
+        return rows.find((r) => r.name === `mqtt-subscription-${subscriber.request.clientId}qos1`)?.messages_unacknowledged === 0;
+      });
       await rabbitmqctl("set_vm_memory_high_watermark", "0.4");
       expect(await held).toBeUndefined();
       await waitFor("publishBlocked(false)", () => blocked.at(-1) === false);

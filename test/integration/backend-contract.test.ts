@@ -405,6 +405,41 @@ function backendContract(makeWorld: () => Promise<World>) {
       expect(lost[0]).toMatchObject({ kind: "not-authorised", amqpReplyCode: 403 });
     });
   });
+
+  describe("resource alarm (connection.blocked)", () => {
+    test("only publishes wait: every session is told, a subscriber settles, a new client connects and subscribes; the held publish is confirmed after", async () => {
+      const backend = world.backend();
+      const level = uniqueName("t");
+      const subscriber = await open(backend);
+      expect(await subscriber.session.subscribe([{ filter: level, qos: 1 }])).toEqual([{ ok: true }]);
+      const publisher = await open(backend);
+      await world.publish("/", level, "before");
+      await waitFor("the delivery before the alarm", () => subscriber.deliveries.length === 1);
+      await world.raiseAlarm();
+      try {
+        let confirmed = false;
+        const held = publisher.session.publish({ topic: level, payload: bytes("during"), qos: 1, retain: false, dup: false }).then((outcome) => {
+          confirmed = true;
+          return outcome;
+        });
+        await waitFor("publishBlocked(true) for every session of the user", () => publisher.blocked.includes(true) && subscriber.blocked.includes(true));
+        expect(confirmed).toBe(false);
+        // What RabbitMQ keeps reading goes on: an ack frees the prefetch window, a login, a SUBSCRIBE.
+        subscriber.session.settle(subscriber.deliveries[0]!.tag);
+        const late = await open(backend);
+        await waitFor("the late session told publishing is blocked", () => late.blocked.includes(true));
+        expect(await late.session.subscribe([{ filter: uniqueName("t"), qos: 1 }])).toEqual([{ ok: true }]);
+        await world.clearAlarm();
+        expect(await held).toBeUndefined();
+        await waitFor("publishBlocked(false)", () => publisher.blocked.at(-1) === false && subscriber.blocked.at(-1) === false);
+        expect(publisher.blocked).toEqual([true, false]);
+        await waitFor("the held publish delivered", () => subscriber.deliveries.length === 2);
+        expect(subscriber.deliveries.map((d) => text(d.payload))).toEqual(["before", "during"]);
+      } finally {
+        await world.clearAlarm();
+      }
+    });
+  });
 }
 
 describe("backend contract: memory", () => backendContract(async () => memoryWorld()));

@@ -47,10 +47,18 @@ export interface World {
   publish(vhost: string, routingKey: string, payload: string, headers?: Record<string, unknown>): Promise<void>;
   queue(vhost: string, name: string): Promise<QueueFacts | undefined>;
   deleteQueue(vhost: string, name: string): Promise<void>;
+  /**
+   * A resource alarm from now on: the broker blocks a connection that publishes. (RabbitMQ blocks a
+   * connection at its first publish during the alarm; the memory broker blocks at once.)
+   */
+  raiseAlarm(): Promise<void>;
+  clearAlarm(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
 const FULL: Permissions = { configure: ".*", write: ".*", read: ".*" };
+/** RabbitMQ's default vm_memory_high_watermark, restored after an alarm (the alarm is node-wide). */
+const DEFAULT_WATERMARK = "0.4";
 
 function collector(): { pending: TapMessage[]; push(m: TapMessage): void; next(timeoutMs?: number): Promise<TapMessage> } {
   const pending: TapMessage[] = [];
@@ -136,7 +144,14 @@ export function memoryWorld(): World {
     async deleteQueue(vhost, name) {
       broker.deleteQueue(vhost, name);
     },
+    async raiseAlarm() {
+      broker.setBlocked(true);
+    },
+    async clearAlarm() {
+      broker.setBlocked(false);
+    },
     async cleanup() {
+      broker.setBlocked(false);
       for (const timer of timers) clearInterval(timer);
       await Promise.all(backends.splice(0).map((b) => b.shutdown()));
     },
@@ -151,6 +166,7 @@ export async function amqpWorld(): Promise<World> {
   const taps = new Set<Tap>();
   const users: string[] = [];
   const vhosts: string[] = [];
+  let alarmRaised = false;
   const guestFor = async (vhost: string) => {
     const target = new URL(await rabbitmqUrl());
     target.pathname = `/${encodeURIComponent(vhost)}`;
@@ -230,7 +246,24 @@ export async function amqpWorld(): Promise<World> {
     async deleteQueue(vhost, name) {
       await rabbitmqctl("delete_queue", "-p", vhost, name);
     },
+    async raiseAlarm() {
+      alarmRaised = true;
+      await rabbitmqctl("set_vm_memory_high_watermark", "0.000001");
+      const deadline = Date.now() + 15_000;
+      while (!(await rabbitmqctl("eval", "rabbit_alarm:get_alarms().")).includes("memory")) {
+        if (Date.now() > deadline) throw new Error("RabbitMQ raised no memory alarm within 15 s of set_vm_memory_high_watermark 0.000001");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    },
+    async clearAlarm() {
+      alarmRaised = false;
+      await rabbitmqctl("set_vm_memory_high_watermark", DEFAULT_WATERMARK);
+    },
     async cleanup() {
+      if (alarmRaised) {
+        alarmRaised = false;
+        await rabbitmqctl("set_vm_memory_high_watermark", DEFAULT_WATERMARK);
+      }
       for (const tap of taps) await tap.close();
       taps.clear();
       await Promise.all(backends.splice(0).map((b) => b.shutdown()));

@@ -1,18 +1,17 @@
 /**
- * Issue 4, "Backpressure both ways", broker side: a RabbitMQ memory alarm makes RabbitMQ send
- * connection.blocked to a connection that publishes. The adapter must stop reading its
- * publishers' sockets (a PINGREQ goes unanswered, PUBLISHes are not PUBACKed) and resume once
- * the alarm clears, losing nothing.
+ * Issue 4, "Backpressure both ways", broker side: a RabbitMQ memory alarm makes RabbitMQ stop
+ * reading a connection once it publishes, and send it connection.blocked. The adapter must stop
+ * reading the sockets of the clients that PUBLISH meanwhile (a PINGREQ behind the PUBLISH goes
+ * unanswered, PUBLISHes are not PUBACKed) and resume once the alarm clears, losing nothing.
+ *
+ * Only publishers: RabbitMQ blocks a connection as a whole, so the adapter publishes on an AMQP
+ * connection of its own per (vhost, user), apart from the one carrying consumers, acks and queue
+ * operations (src/backend/amqp/user-connections.ts). Subscribers of the same user keep acking
+ * (queues drain, which is what usually clears a memory alarm), new clients get their CONNACK,
+ * and the blocked notice alone pauses nobody. (Before, one shared connection per user froze
+ * every client of that user; the last two tests were `test.failing` for that.)
  *
  * The alarm is node-wide: `duringMemoryAlarm` always restores the watermark.
- *
- * Two tests are `test.failing`: they describe what should happen and does not yet. The bug: a
- * pooled AMQP connection carries publishes AND consumer acks AND queue operations of every
- * client of that (vhost, user). RabbitMQ blocks a connection as a whole (it stops reading its
- * socket) once it publishes during an alarm, so then no client of that user can ack deliveries
- * (queues cannot drain, which is what usually clears a memory alarm), log in, or subscribe; and
- * the adapter pauses every client's socket, pure subscribers included. RabbitMQ's own advice is
- * to publish and consume on separate connections; DESIGN.md asks to pause publishers only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import mqtt from "mqtt";
@@ -50,20 +49,25 @@ function typesOf(bytes: Uint8Array): number[] {
   return splitPackets(bytes).map((p) => p.type);
 }
 
+/** The adapter paused this client: it PUBLISHed while publishing was blocked. */
 const blockedLine = (clientId: string) =>
   adapter.logLines.some((l) => l.includes(`client ${clientId}>`) && l.includes("RabbitMQ blocked publishing (resource alarm): not reading from the client"));
 
+/** connection.blocked notices the adapter has logged so far (one per blocked AMQP connection). */
+const connectionBlockedLines = () => adapter.logLines.filter((l) => l.includes("RabbitMQ blocked publishing on AMQP connection")).length;
+
 /**
  * Raises RabbitMQ's memory alarm, then has `probe` publish: RabbitMQ blocks a connection when
- * it next publishes, so that PUBLISH trips the block on the adapter's pooled connection. Runs
+ * it next publishes, so that PUBLISH trips the block on the adapter's publish connection. Runs
  * `body` while blocked; always restores the watermark.
  */
 async function duringMemoryAlarm(probe: { client: RawClient; id: string }, topic: string, body: () => Promise<void>): Promise<void> {
+  const noticesBefore = connectionBlockedLines();
   await rabbitmqctl("set_vm_memory_high_watermark", "0.0001");
   try {
     await waitUntil(async () => (await rabbitmqctl("eval", "rabbit_alarm:get_alarms().")).includes("memory"), "RabbitMQ's memory alarm", 15_000, 200);
     probe.client.send(publishPacket(topic, "trip the alarm", 1, 1));
-    await waitUntil(() => blockedLine(probe.id), "connection.blocked to reach the probe's connection", 10_000);
+    await waitUntil(() => connectionBlockedLines() > noticesBefore, "connection.blocked to reach the adapter's publish connection", 10_000);
     await body();
   } finally {
     await rabbitmqctl("set_vm_memory_high_watermark", DEFAULT_WATERMARK);
@@ -71,7 +75,7 @@ async function duringMemoryAlarm(probe: { client: RawClient; id: string }, topic
 }
 
 describe("RabbitMQ memory alarm (connection.blocked)", () => {
-  test("the adapter stops reading publishers (no PINGRESP, no PUBACK) and resumes after the alarm, nothing lost", async () => {
+  test("the adapter stops reading clients that publish (no PINGRESP, no PUBACK) and resumes after the alarm, nothing lost", async () => {
     const base = uniqueName("alarm");
     const topic = `${base}/data`;
     const subscriber = await mqtt.connectAsync(adapter.url, { protocolVersion: 4, clientId: uniqueName("asub"), reconnectPeriod: 0 });
@@ -86,15 +90,23 @@ describe("RabbitMQ memory alarm (connection.blocked)", () => {
 
       let publishing: Promise<void> | undefined;
       await duringMemoryAlarm(probe, `${base}/trigger`, async () => {
-        await waitUntil(() => blockedLine(publisher.options.clientId!), "connection.blocked to reach the MQTT.js publisher", 10_000);
-        // Blocked: five more PUBLISHes and a PINGREQ sit unread in the sockets.
-        publishing = traffic.publishCount(5, 60_000);
-        const bytesBefore = probe.client.received.length;
+        // The probe's PUBLISH went out before the notice: the notice alone pauses nobody.
+        const beforePing = probe.client.received.length;
         probe.client.send(PINGREQ);
+        await probe.client.waitUntil(() => typesOf(probe.client.received.subarray(beforePing)).includes(PINGRESP), "PINGRESP while blocked, before publishing again", 5_000);
+        expect(blockedLine(probe.id)).toBe(false);
+        // Five more PUBLISHes: the first one read pauses the MQTT.js publisher, the rest wait unread.
+        publishing = traffic.publishCount(5, 60_000);
+        await waitUntil(() => blockedLine(publisher.options.clientId!), "the MQTT.js publisher paused at its PUBLISH", 10_000);
+        // The probe publishes again: that pauses it, and the PINGREQ behind it sits unread.
+        const bytesBefore = probe.client.received.length;
+        probe.client.send(publishPacket(`${base}/trigger`, "while blocked", 1, 2));
+        probe.client.send(PINGREQ);
+        await waitUntil(() => blockedLine(probe.id), "the probe paused at its second PUBLISH", 10_000);
         // An absence can only be observed over time: a generous second for the adapter to
         // (wrongly) answer; reading, it answers a PINGREQ within milliseconds.
         await Bun.sleep(1000);
-        expect(typesOf(probe.client.received.subarray(bytesBefore))).not.toContain(PINGRESP);
+        expect(typesOf(probe.client.received.subarray(bytesBefore))).toEqual([]);
         expect(traffic.acked.size).toBe(20);
         expect(traffic.inFlight.size).toBe(5);
         expect(probe.client.isClosed).toBe(false);
@@ -102,9 +114,10 @@ describe("RabbitMQ memory alarm (connection.blocked)", () => {
       });
       await waitUntil(() => adapter.logLines.some((l) => l.includes("RabbitMQ unblocked publishing on AMQP connection")), "connection.unblocked", 10_000);
       await publishing;
-      // The probe's socket is read again: its PINGREQ is answered, its PUBLISH PUBACKed once.
-      await probe.client.waitUntil(() => typesOf(probe.client.received).includes(PINGRESP), "PINGRESP after the alarm cleared", 10_000);
-      expect(typesOf(probe.client.received).filter((t) => t === PUBACK)).toHaveLength(1);
+      // The probe's socket is read again: its second PINGREQ is answered, each PUBLISH PUBACKed once.
+      await probe.client.waitUntil(() => typesOf(probe.client.received).filter((t) => t === PINGRESP).length === 2, "PINGRESP after the alarm cleared", 10_000);
+      await probe.client.waitUntil(() => typesOf(probe.client.received).filter((t) => t === PUBACK).length === 2, "both PUBACKs after the alarm cleared", 10_000);
+      expect(blockedLine(subscriber.options.clientId!)).toBe(false);
 
       await traffic.waitForDelivery(10_000);
       const verdict = traffic.verdict();
@@ -116,9 +129,7 @@ describe("RabbitMQ memory alarm (connection.blocked)", () => {
     }
   }, 60_000);
 
-  // BUG (design): the subscriber's acks travel on the blocked pooled AMQP connection and its
-  // socket is paused with the publishers'; see the module comment.
-  test.failing("a QoS 1 subscriber of the same RabbitMQ user keeps draining its queue during the alarm", async () => {
+  test("a QoS 1 subscriber of the same RabbitMQ user keeps draining its queue during the alarm", async () => {
     const base = uniqueName("drain");
     const topic = `${base}/data`;
     const subscriberId = uniqueName("dsub");
@@ -149,9 +160,7 @@ describe("RabbitMQ memory alarm (connection.blocked)", () => {
     }
   }, 30_000);
 
-  // BUG (design): the login's queue operations run on the blocked pooled AMQP connection, so the
-  // CONNECT hangs until the alarm clears (or the login timeout closes it); see the module comment.
-  test.failing("a new client of the same RabbitMQ user gets its CONNACK during the alarm", async () => {
+  test("a new client of the same RabbitMQ user gets its CONNACK during the alarm", async () => {
     const probeId = uniqueName("cprobe");
     const probe = { id: probeId, client: await rawConnected(probeId) };
     let late: RawClient | undefined;

@@ -1,16 +1,18 @@
 /**
  * `Backend` on RabbitMQ over AMQP 0-9-1 (amqplib). The only module server.ts needs from here.
  * How it maps MQTT onto RabbitMQ: naming.ts (names, topic ⇄ routing key), headers.ts (message
- * headers), pool.ts (authentication, connections per vhost and user), pooled-connection.ts (the
- * channels a connection's sessions share), session.ts (queues, bindings, consumers).
+ * headers), pool.ts (authentication, connections per vhost and user), user-connections.ts (a
+ * user's publish and consume connections), pooled-connection.ts (the channels a connection's
+ * sessions share), session.ts (queues, bindings, consumers).
  */
 import type { Backend, BackendError, BackendStats, ConnectOutcome, ConnectRequest, SessionEvents } from "../backend.ts";
 import type { Logger } from "../../log.ts";
 import { checkShortString, sessionQueueName } from "./naming.ts";
 import type { OpsLease } from "./ops-channels.ts";
-import { ConnectionPool, type ExternalCredentials } from "./pool.ts";
-import type { PooledConnection } from "./pooled-connection.ts";
+import { ConnectionPool, type ExternalCredentials, type Login } from "./pool.ts";
+import type { ConnectionRole, PooledConnection } from "./pooled-connection.ts";
 import { AmqpBackendSession, probeRead } from "./session.ts";
+import type { UserConnections } from "./user-connections.ts";
 
 /** Constructor options: plain values, mapped from the config in server.ts. */
 export interface AmqpBackendOptions {
@@ -69,9 +71,9 @@ export class AmqpBackend implements Backend {
     });
   }
 
-  /** AMQP connections open for a (vhost, user) pool: for tests and metrics. */
-  connectionCount(vhost: string, username: string): number {
-    return this.pool.connectionCount(vhost, username);
+  /** AMQP connections open for a (vhost, user) pool, or only those carrying `role`: for tests and metrics. */
+  connectionCount(vhost: string, username: string, role?: ConnectionRole): number {
+    return this.pool.connectionCount(vhost, username, role);
   }
 
   /** The AMQP connections of every pool, with their channels and sessions (for `status` and metrics). */
@@ -83,22 +85,25 @@ export class AmqpBackend implements Backend {
     const queueName = sessionQueueName(request.clientId);
     const badName = checkShortString(queueName, `session queue name for client id "${request.clientId}"`);
     if (badName !== undefined) return { ok: false, error: badName };
-    const attached = await this.pool.attach({
+    const login: Login = {
       username: request.username,
       password: request.password,
       vhost: request.vhost,
       ...(request.clientCertificate === undefined ? {} : { clientCertificate: request.clientCertificate }),
-    });
+    };
+    const attached = await this.pool.attach(login);
     if (!attached.ok) return attached;
     const connection = attached.connection;
     try {
-      return await this.openSession(connection, request, queueName, events);
+      return await this.openSession(attached.user, login, connection, request, queueName, events);
     } finally {
       connection.unreserve();
     }
   }
 
   private async openSession(
+    user: UserConnections,
+    login: Login,
     connection: PooledConnection,
     request: ConnectRequest,
     queueName: string,
@@ -122,6 +127,8 @@ export class AmqpBackend implements Backend {
     if (connection.dead !== undefined) return { ok: false, error: connection.dead };
 
     const session = new AmqpBackendSession(
+      user,
+      login,
       connection,
       queueName,
       request.cleanSession,
@@ -129,12 +136,8 @@ export class AmqpBackend implements Backend {
       { exchange: this.options.exchange, subscriptionTtlMs: this.options.subscriptionTtlMs },
       events,
     );
-    connection.attach(session);
     // Nothing reaches `events` before the caller has its session (and sent CONNACK).
-    setTimeout(() => {
-      if (stored.exists) session.resumeStoredQueue();
-      if (connection.publishBlocked) session.publishBlocked(true);
-    }, 0);
+    setTimeout(() => session.start(), 0);
     return { ok: true, session, sessionPresent: stored.exists };
   }
 

@@ -4,7 +4,7 @@
  * RabbitMQ, not the adapter, decides whether a username/password may log in to a vhost. The only
  * way to ask it over AMQP 0-9-1 is to open a connection with those credentials, so that is what
  * authenticating means here. The connection that proved the credentials becomes a pool member if
- * the pool needs one (none open, or all full), else it is closed. A success is remembered for
+ * the pool has none open, else it is closed. A success is remembered for
  * `authCacheTtlMs` under vhost + user + SHA-256(password), so a burst of clients with the same
  * credentials costs RabbitMQ one handshake; concurrent checks of the same credentials share one
  * handshake too. Failures are never cached (the next attempt asks RabbitMQ again).
@@ -12,6 +12,18 @@
  * Clients of the same user and vhost then share that user's connections: RabbitMQ still enforces
  * the user's permissions on every operation, and sees a handful of connections instead of one per
  * device.
+ *
+ * Why two connections per user (one for publishing, one for consumers and queue operations;
+ * user-connections.ts): during a memory or disk alarm RabbitMQ stops reading every connection
+ * that publishes. When one connection carried everything, one publishing client froze every
+ * client of its user: no acks (so queues could not drain, which is what usually ends a memory
+ * alarm), no CONNACK for new clients, no SUBSCRIBE. Both are opened lazily, the login connection
+ * being the first of either, so a user whose clients only publish, or only subscribe, still holds
+ * one connection; a user whose clients do both holds two, not one per device (backend-amqp.test.ts
+ * counts them with `rabbitmqctl list_connections`). Cost measured on RabbitMQ 3.10.8, 40 users
+ * each with one client, broker memory of connections and channels (rabbit_vm:memory after a GC):
+ * publishing and subscribing 79 -> 108 KiB per user (+29 KiB for the second connection);
+ * publish-only 72 -> 72, subscribe-only 63 -> 64 KiB (unchanged: still one connection).
  *
  * Certificate logins (mqtt.ssl_cert_login) carry the client's verified certificate instead of a
  * password: the connection is opened with RabbitMQ's EXTERNAL mechanism and a client certificate
@@ -30,7 +42,8 @@ import { createHash } from "node:crypto";
 import type { BackendError, BackendStats, BrokerConnectionStats } from "../backend.ts";
 import type { Logger } from "../../log.ts";
 import { fromConnectError } from "./errors.ts";
-import { PooledConnection } from "./pooled-connection.ts";
+import { PooledConnection, type ConnectionOwner, type ConnectionRole } from "./pooled-connection.ts";
+import { UserConnections, type Acquired } from "./user-connections.ts";
 
 /** How to reach RabbitMQ and what every connection is opened with. */
 export interface PoolSettings {
@@ -59,17 +72,21 @@ export interface Login {
   clientCertificate?: Uint8Array;
 }
 
-export type AttachOutcome = { ok: true; connection: PooledConnection } | { ok: false; error: BackendError };
+/**
+ * An authenticated login: its user's connections, and the connection (reserved: `unreserve()` it
+ * when done) on which the connect-time queue checks run.
+ */
+export type AttachOutcome = { ok: true; user: UserConnections; connection: PooledConnection } | { ok: false; error: BackendError };
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 
 export class ConnectionPool {
-  private readonly members = new Map<string, PooledConnection[]>();
+  /** pool key (vhost, user[, certificate]) → that user's connections. */
+  private readonly users = new Map<string, UserConnections>();
   /** auth key → time (ms since epoch) until which the credentials count as checked. */
   private readonly authCache = new Map<string, number>();
   private readonly authInFlight = new Map<string, Promise<BackendError | undefined>>();
-  private readonly openInFlight = new Map<string, Promise<AttachOutcome>>();
   private readonly target: { protocol: string; hostname: string; port: number; where: string };
   private backoffMs = 0;
   private retryAtMs = 0;
@@ -91,54 +108,57 @@ export class ConnectionPool {
   }
 
   /**
-   * Authenticates `login` with RabbitMQ (or the cache) and returns a connection of its pool,
-   * reserved: the caller must `attach()` a session to it or `unreserve()` it.
+   * Authenticates `login` with RabbitMQ (or the cache) and returns its user's connections and the
+   * connection for the connect-time queue checks, reserved: the caller must `unreserve()` it.
    */
   async attach(login: Login): Promise<AttachOutcome> {
-    const outcome = await this.attachUnreserved(login);
-    if (outcome.ok) outcome.connection.reserve();
-    return outcome;
-  }
-
-  private async attachUnreserved(login: Login): Promise<AttachOutcome> {
     if (this.shuttingDown) return { ok: false, error: { kind: "unavailable", message: "the adapter is shutting down" } };
     const poolKey =
       login.clientCertificate === undefined
         ? `${login.vhost}\0${login.username}`
         : `${login.vhost}\0${login.username}\0certificate ${createHash("sha256").update(login.clientCertificate).digest("base64")}`;
     const authKey = login.clientCertificate === undefined ? `${poolKey}\0${createHash("sha256").update(login.password).digest("base64")}` : `${poolKey}\0EXTERNAL`;
+    const user = this.userFor(poolKey);
+    user.pending++;
+    try {
+      const refused = await this.checkCredentials(login, user, authKey);
+      if (refused !== undefined) return { ok: false, error: refused };
+      const picked = await user.forConnect(login);
+      if (!picked.ok) return picked;
+      picked.connection.reserve();
+      return { ok: true, user, connection: picked.connection };
+    } finally {
+      user.pending--;
+      user.checkEmpty();
+    }
+  }
+
+  /** Asks RabbitMQ (one handshake for concurrent checks) unless the cache vouches for the credentials. */
+  private async checkCredentials(login: Login, user: UserConnections, authKey: string): Promise<BackendError | undefined> {
     const cachedUntil = this.authCache.get(authKey);
     if (cachedUntil === undefined || cachedUntil <= Date.now()) {
       if (cachedUntil !== undefined) this.authCache.delete(authKey);
       let check = this.authInFlight.get(authKey);
       if (check === undefined) {
-        check = this.authenticate(login, poolKey, authKey).finally(() => this.authInFlight.delete(authKey));
+        check = this.authenticate(login, user, authKey).finally(() => this.authInFlight.delete(authKey));
         this.authInFlight.set(authKey, check);
       }
-      const refused = await check;
-      if (refused !== undefined) return { ok: false, error: refused };
+      return await check;
     }
-    const member = this.pickMember(poolKey);
-    if (member !== undefined) return { ok: true, connection: member };
-    let opening = this.openInFlight.get(poolKey);
-    if (opening === undefined) {
-      opening = this.openMember(login, poolKey).finally(() => this.openInFlight.delete(poolKey));
-      this.openInFlight.set(poolKey, opening);
-    }
-    return opening;
+    return undefined;
   }
 
-  /** Live connections of a (vhost, user) pool: for tests and metrics. */
-  connectionCount(vhost: string, username: string): number {
-    return this.members.get(`${vhost}\0${username}`)?.length ?? 0;
+  /** Live connections of a (vhost, user) pool, or only those with `role`: for tests and metrics. */
+  connectionCount(vhost: string, username: string, role?: ConnectionRole): number {
+    return this.users.get(`${vhost}\0${username}`)?.count(role) ?? 0;
   }
 
   /** Every live connection, for `status` and metrics; the broker's product and version as last seen. */
   stats(): BackendStats {
     const connections: BrokerConnectionStats[] = [];
-    for (const [poolKey, members] of this.members) {
+    for (const [poolKey, user] of this.users) {
       const [vhost = "", username = ""] = poolKey.split("\0");
-      for (const member of members) {
+      for (const member of user.members) {
         if (member.dead !== undefined) continue;
         const server = member.serverProperties;
         if (typeof server?.version === "string") this.lastServer = { product: String(server.product ?? ""), version: server.version };
@@ -161,17 +181,33 @@ export class ConnectionPool {
   /** Closes every connection after waiting up to `flushTimeoutMs` for pending confirms. */
   async shutdown(flushTimeoutMs: number): Promise<void> {
     this.shuttingDown = true;
-    const all = [...this.members.values()].flat();
+    const all = [...this.users.values()].flatMap((user) => user.members);
     const reason: BackendError = { kind: "unavailable", message: "the adapter is shutting down" };
     await Promise.all(all.map((connection) => connection.close(reason, flushTimeoutMs)));
   }
 
-  private async authenticate(login: Login, poolKey: string, authKey: string): Promise<BackendError | undefined> {
+  /** The user's connections, made on first use and forgotten once nothing is left in them. */
+  private userFor(poolKey: string): UserConnections {
+    let user = this.users.get(poolKey);
+    if (user === undefined) {
+      user = new UserConnections(
+        (login, owner) => this.openMember(login, owner),
+        (empty) => {
+          if (this.users.get(poolKey) === empty) this.users.delete(poolKey);
+        },
+      );
+      this.users.set(poolKey, user);
+    }
+    return user;
+  }
+
+  /** The login's connection joins the pool (without a role yet) if the user has none open; else it is closed. */
+  private async authenticate(login: Login, user: UserConnections, authKey: string): Promise<BackendError | undefined> {
     const opened = await this.open(login);
     if (!opened.ok) return opened.error;
     if (this.settings.authCacheTtlMs > 0) this.authCache.set(authKey, Date.now() + this.settings.authCacheTtlMs);
-    if (this.pickMember(poolKey) === undefined && !this.shuttingDown) {
-      this.adopt(poolKey, opened.model, login);
+    if (user.count() === 0 && !this.shuttingDown) {
+      user.add(this.adopt(opened.model, login, user));
     } else {
       opened.model.on("error", () => {});
       opened.model.close().catch(() => {});
@@ -179,7 +215,7 @@ export class ConnectionPool {
     return undefined;
   }
 
-  private async openMember(login: Login, poolKey: string): Promise<AttachOutcome> {
+  private async openMember(login: Login, owner: ConnectionOwner): Promise<Acquired> {
     const opened = await this.open(login);
     if (!opened.ok) return opened;
     if (this.shuttingDown) {
@@ -187,33 +223,15 @@ export class ConnectionPool {
       opened.model.close().catch(() => {});
       return { ok: false, error: { kind: "unavailable", message: "the adapter is shutting down" } };
     }
-    return { ok: true, connection: this.adopt(poolKey, opened.model, login) };
+    return { ok: true, connection: this.adopt(opened.model, login, owner) };
   }
 
-  private adopt(poolKey: string, model: amqp.ChannelModel, login: Login): PooledConnection {
+  private adopt(model: amqp.ChannelModel, login: Login, owner: ConnectionOwner): PooledConnection {
     const name = `vhost '${login.vhost}' user '${login.username}' #${this.connectionCounter}`;
     const { prefetch, idleConnectionMs, log } = this.settings;
-    const connection = new PooledConnection(model, name, prefetch, idleConnectionMs, log, (closed) => {
-      const list = this.members.get(poolKey);
-      const index = list?.indexOf(closed) ?? -1;
-      if (list !== undefined && index >= 0) list.splice(index, 1);
-      if (list?.length === 0) this.members.delete(poolKey);
-    });
-    const list = this.members.get(poolKey);
-    if (list === undefined) this.members.set(poolKey, [connection]);
-    else list.push(connection);
+    const connection = new PooledConnection(model, name, prefetch, idleConnectionMs, log, owner);
     this.settings.log.info(`opened AMQP connection ${name} (channel_max ${connection.channelMax})`);
     return connection;
-  }
-
-  /** The live, not-full connection with the fewest sessions. */
-  private pickMember(poolKey: string): PooledConnection | undefined {
-    let best: PooledConnection | undefined;
-    for (const connection of this.members.get(poolKey) ?? []) {
-      if (connection.dead !== undefined || connection.full) continue;
-      if (best === undefined || connection.sessions.size < best.sessions.size) best = connection;
-    }
-    return best;
   }
 
   /** Opens an AMQP connection as `login` (= asks RabbitMQ to authenticate it), with backoff. */

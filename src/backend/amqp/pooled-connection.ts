@@ -1,5 +1,8 @@
 /**
- * One AMQP connection of a (vhost, user) pool and the channels its sessions share:
+ * One AMQP connection of a (vhost, user) pool and the channels its sessions share. A connection
+ * has one role (user-connections.ts explains why): `publish` connections open only the publish
+ * channel (and ops channels for connect-time checks), `consume` connections the consumer and ops
+ * channels; a connection without a role yet (the login connection) only ops channels.
  *
  *   channel  | kind                         | used by                   | why this shape
  *   ---------+------------------------------+---------------------------+--------------------------------
@@ -19,11 +22,11 @@
  * channel_max leaves no room for another ops channel, and then the pool opens another one.
  *
  * Broker flow control: connection.blocked (memory/disk alarm) and a full write buffer on the
- * publish channel both turn into `publishBlocked(true)` for every session on this connection, so
- * their MQTT sockets stop being read; `publishBlocked(false)` when both are clear.
+ * publish channel both make `publishBlocked` true (false when both are clear); the owner
+ * (user-connections.ts) decides who is told: only a publish connection's state counts.
  *
  * Idle: a connection that has carried no session (nor a connect in progress) for
- * `idleCloseMs` is closed, so RabbitMQ does not keep a connection per user who once connected
+ * `idleCloseMs` is closed (a new one too, if nobody uses it), so RabbitMQ does not keep a connection per user who once connected
  * (deployments with one RabbitMQ user per device would otherwise accumulate them).
  *
  * Loss: when the connection closes (broker restart, network, heartbeat timeout, shutdown) every
@@ -44,6 +47,15 @@ export interface SessionLink {
   publishBlocked(blocked: boolean): void;
 }
 
+/** What a connection carries (see user-connections.ts); undefined while it only authenticated. */
+export type ConnectionRole = "publish" | "consume";
+
+/** Who keeps the connection (the (vhost, user) pool): told when it closes or its blocked state changes. */
+export interface ConnectionOwner {
+  connectionClosed(connection: PooledConnection): void;
+  publishBlockedChanged(connection: PooledConnection): void;
+}
+
 /** RabbitMQ's default channel_max, for when amqplib does not tell us the negotiated one. */
 const DEFAULT_CHANNEL_MAX = 2047;
 /** Consumer channels per connection, at most. */
@@ -57,6 +69,8 @@ export class PooledConnection {
   readonly sessions = new Set<SessionLink>();
   readonly ops: OpsChannels;
   readonly channelMax: number;
+  /** Set once by the owner when the connection is first needed for publishing or consuming. */
+  role: ConnectionRole | undefined;
   private publishChannel: PublishChannel | undefined;
   private readonly consumerChannels: ConsumerChannel[] = [];
   private brokerBlocked = false;
@@ -76,7 +90,7 @@ export class PooledConnection {
     /** How long without sessions before the connection is closed. */
     private readonly idleCloseMs: number,
     private readonly log: Logger,
-    private readonly onClosed: (connection: PooledConnection) => void,
+    private readonly owner: ConnectionOwner,
   ) {
     const negotiated = (model.connection as unknown as { channelMax?: number }).channelMax;
     this.channelMax = typeof negotiated === "number" && negotiated > 0 ? negotiated : DEFAULT_CHANNEL_MAX;
@@ -85,7 +99,8 @@ export class PooledConnection {
     // amqplib emits 'error' only for close codes it deems fatal; 'close' carries the reason always.
     model.on("close", (error: unknown) => this.handleClose(error ?? this.lastError));
     model.on("blocked", (reason: unknown) => {
-      this.log.warning(`RabbitMQ blocked publishing on AMQP connection ${name}: ${String(reason)}`);
+      const carries = this.role === "publish" ? "" : " (it carries no publishes: nobody is paused)";
+      this.log.warning(`RabbitMQ blocked publishing on AMQP connection ${name}: ${String(reason)}${carries}`);
       this.brokerBlocked = true;
       this.updateBlocked();
     });
@@ -94,6 +109,13 @@ export class PooledConnection {
       this.brokerBlocked = false;
       this.updateBlocked();
     });
+    this.checkIdle(); // nobody may come for it (e.g. the session that wanted it ended meanwhile)
+  }
+
+  /** Gives the connection its role (once); the log says which connection carries what. */
+  assign(role: ConnectionRole): void {
+    this.role = role;
+    this.log.info(`AMQP connection ${this.name} carries ${role === "publish" ? "publishes" : "consumers and queue operations"}`);
   }
 
   /** The shared confirm-mode publish channel (opened at the first publish). */
@@ -195,7 +217,7 @@ export class PooledConnection {
     const blocked = this.brokerBlocked || (this.publishChannel?.paused ?? false);
     if (blocked === this.blockedNow) return;
     this.blockedNow = blocked;
-    for (const session of [...this.sessions]) session.publishBlocked(blocked);
+    this.owner.publishBlockedChanged(this);
   }
 
   private handleClose(reason: unknown): void {
@@ -210,7 +232,7 @@ export class PooledConnection {
     this.publishChannel?.fail(error);
     for (const channel of this.consumerChannels) channel.close();
     this.ops.close();
-    this.onClosed(this);
+    this.owner.connectionClosed(this);
     const sessions = [...this.sessions];
     this.sessions.clear();
     for (const session of sessions) session.lost(error);

@@ -5,8 +5,12 @@
  *   client does            | RabbitMQ holds for it
  *   -----------------------+-----------------------------------------------------------------
  *   connects only          | nothing (its pool connection is shared; no channel, no queue)
- *   publishes              | nothing of its own: the pool's shared confirm channel
- *   subscribes             | its session queue + one consumer on the pool's shared consumer channel
+ *   publishes              | nothing of its own: the shared confirm channel of its user's
+ *                          | publish connection (opened at the first PUBLISH of any client)
+ *   subscribes             | its session queue + one consumer on a shared consumer channel of
+ *                          | its user's consume connection (opened at the first SUBSCRIBE)
+ *
+ * Which connections a session uses, and when it gets them: session-connections.ts.
  *
  * Session queue `mqtt-subscription-<clientid>qos1` (naming.ts), one per session for all filters:
  * RabbitMQ routes a message to a queue once however many bindings match, so overlapping
@@ -34,7 +38,8 @@
  *
  * Invariants: calls that touch the broker (subscribe, unsubscribe, consumer start, close) run
  * one at a time in call order (`serial`); every tag in `unsettled` came from the current
- * registration and is acked or requeued exactly once; `events.lost` is called at most once.
+ * registration and is acked or requeued exactly once; `events.lost` is called at most once;
+ * publishes reach the publish channel in call order (none overtakes one queued for the connection).
  */
 import type { ConsumeMessage, Options } from "amqplib";
 import type {
@@ -50,7 +55,11 @@ import { DeliveryTagRef, type ConsumerChannel, type ConsumerRegistration } from 
 import { HEADER_DUP, HEADER_PUBLISH_QOS, messageQosFromHeaders } from "./headers.ts";
 import { checkShortString, fromRoutingKey, toBindingKey, toRoutingKey } from "./naming.ts";
 import type { OpsLease } from "./ops-channels.ts";
-import type { PooledConnection, SessionLink } from "./pooled-connection.ts";
+import type { Login } from "./pool.ts";
+import type { PooledConnection } from "./pooled-connection.ts";
+import type { PublishEntry } from "./publish-channel.ts";
+import { SessionConnections, type ConnectionUser } from "./session-connections.ts";
+import type { UserConnections } from "./user-connections.ts";
 
 export interface AmqpSessionSettings {
   exchange: string;
@@ -67,7 +76,7 @@ const PUBLISH_OPTIONS: Options.Publish[][] = [0, 1, 2].map((qos) =>
 
 const RESOLVED = Promise.resolve(undefined);
 
-export class AmqpBackendSession implements BackendSession, SessionLink {
+export class AmqpBackendSession implements BackendSession, ConnectionUser {
   /** "exists" once found at connect or declared by us (the queue may still expire or be deleted). */
   private queueExists: boolean;
   private registration: ConsumerRegistration | undefined;
@@ -78,9 +87,14 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
   private ended: BackendError | undefined;
   private closed = false;
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly connections: SessionConnections;
 
   constructor(
-    private readonly connection: PooledConnection,
+    user: UserConnections,
+    /** The client's own credentials, for a connection this session is the first to need. */
+    login: Login,
+    /** The connection the connect ran on. */
+    home: PooledConnection,
     readonly queueName: string,
     private readonly cleanSession: boolean,
     /** Whether the session queue existed at connect (found by the passive declare). */
@@ -89,6 +103,24 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
     private readonly events: SessionEvents,
   ) {
     this.queueExists = queueExists;
+    this.connections = new SessionConnections(user, login, home, this);
+  }
+
+  /** ConnectionUser: why the session ended, if it did. */
+  get endedBecause(): BackendError | undefined {
+    return this.ended;
+  }
+
+  /**
+   * Called once connect() has resolved: the session hears about publishing being blocked from
+   * now on (told at once if it is), and consumes its stored queue if it found one.
+   */
+  start(): void {
+    if (this.ended !== undefined) return;
+    const { user } = this.connections;
+    user.join(this);
+    if (user.publishBlocked) this.publishBlocked(true);
+    if (this.queueExists) this.resumeStoredQueue();
   }
 
   publish(message: OutboundMessage): Promise<BackendError | undefined> {
@@ -98,9 +130,9 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
     if (tooLong !== undefined) return Promise.resolve(tooLong);
     const { payload, qos } = message;
     const options = PUBLISH_OPTIONS[qos]![message.dup ? 1 : 0]!;
-    const publisher = this.connection.publisher;
+    const ready = this.connections.publisher;
     if (qos === 0 && message.confirm !== true) {
-      publisher.publish({
+      const entry: PublishEntry = {
         exchange: this.settings.exchange,
         routingKey,
         // A view over the caller's bytes: amqplib copies them into its frame before returning.
@@ -110,11 +142,16 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
         qos,
         resolve: undefined,
         onRefused: (error) => this.lost(error),
-      });
-      return RESOLVED;
+      };
+      if (ready !== undefined) {
+        ready.publish(entry);
+        return RESOLVED;
+      }
+      entry.content = Buffer.from(payload); // waits for the connection: the caller's view dies first
+      return new Promise((settle) => this.connections.queuePublish(entry, settle));
     }
     return new Promise((resolve) => {
-      publisher.publish({
+      const entry: PublishEntry = {
         exchange: this.settings.exchange,
         routingKey,
         // Copied once: kept until the confirm, for a re-publish if the shared channel is replaced.
@@ -126,7 +163,9 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
         qos: qos === 0 ? 1 : qos,
         resolve,
         onRefused: (error) => this.lost(error),
-      });
+      };
+      if (ready !== undefined) ready.publish(entry);
+      else this.connections.queuePublish(entry, resolve);
     });
   }
 
@@ -134,7 +173,9 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
     return this.serial(async () => {
       const failAll = (error: BackendError) => requests.map((): SubscribeResult => ({ ok: false, error }));
       if (this.ended !== undefined) return failAll(this.ended);
-      const lease = this.connection.ops.lease();
+      const consuming = await this.connections.consume();
+      if (!consuming.ok) return failAll(consuming.error);
+      const lease = consuming.connection.ops.lease();
       let results: SubscribeResult[];
       try {
         const prepared = await this.prepareQueue(lease);
@@ -165,7 +206,9 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
     return this.serial(async () => {
       if (this.ended !== undefined) return this.ended;
       if (!this.queueExists) return undefined; // nothing was ever bound
-      const lease = this.connection.ops.lease();
+      const consuming = await this.connections.consume();
+      if (!consuming.ok) return consuming.error;
+      const lease = consuming.connection.ops.lease();
       try {
         for (const filter of filters) {
           const bindingKey = toBindingKey(filter);
@@ -189,11 +232,13 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
     if (this.closed) return;
     this.closed = true;
     this.ended ??= { kind: "unavailable", message: "the session was closed" };
-    this.connection.detach(this);
+    this.connections.detachAll();
     await this.serial(async () => {
       await this.stopConsumer();
-      if (!options.clean || !this.queueExists || this.connection.dead !== undefined) return;
-      const lease = this.connection.ops.lease();
+      // A clean session's queue exists only if it subscribed, which acquired the consume connection.
+      const consuming = this.connections.consumeConnection;
+      if (!options.clean || !this.queueExists || consuming === undefined || consuming.dead !== undefined) return;
+      const lease = consuming.ops.lease();
       try {
         await lease.run((ch) => ch.deleteQueue(this.queueName));
       } finally {
@@ -206,18 +251,18 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
   lost(error: BackendError): void {
     if (this.ended !== undefined) return;
     this.ended = error;
-    this.connection.detach(this);
-    if (this.connection.dead === undefined) void this.serial(() => this.stopConsumer());
+    this.connections.detachAll();
+    if (this.connections.consumeConnection?.dead === undefined) void this.serial(() => this.stopConsumer());
     this.events.lost(error);
   }
 
-  /** SessionLink: connection.blocked / publish channel write buffer full (or cleared). */
+  /** SessionLink: the user's publish connection is blocked (connection.blocked, or its write buffer full), or clear again. */
   publishBlocked(blocked: boolean): void {
     if (this.ended === undefined) this.events.publishBlocked(blocked);
   }
 
-  /** Consumes the stored queue found at connect; called once connect() has resolved. */
-  resumeStoredQueue(): void {
+  /** Consumes the stored queue found at connect. */
+  private resumeStoredQueue(): void {
     void this.serial(async () => {
       if (this.ended !== undefined || this.registration !== undefined || !this.queueExists) return;
       const refused = await this.startConsumer();
@@ -249,8 +294,10 @@ export class AmqpBackendSession implements BackendSession, SessionLink {
       onMessage: (message, tag) => this.deliver(registration, message, tag),
       onCancelled: (error) => this.lost(error),
     };
+    const consuming = await this.connections.consume();
+    if (!consuming.ok) return consuming.error;
     this.registration = registration;
-    this.consumerChannel = this.connection.pickConsumerChannel();
+    this.consumerChannel = consuming.connection.pickConsumerChannel();
     const refused = await this.consumerChannel.consume(registration);
     if (refused !== undefined && this.registration === registration) this.registration = undefined;
     return refused;

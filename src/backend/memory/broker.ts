@@ -182,7 +182,11 @@ export class MemoryBroker {
     for (const confirm of this.heldConfirms.splice(0)) confirm();
   }
 
-  /** Simulates connection.blocked / unblocked (memory or disk alarm): publishes wait while blocked. */
+  /**
+   * Simulates connection.blocked / unblocked (memory or disk alarm): publishes wait while blocked;
+   * logins, queue operations, deliveries and acks go on, as they do with the AMQP backend (which
+   * publishes on a connection of its own, the only one RabbitMQ stops reading). Every session is told.
+   */
   setBlocked(blocked: boolean): void {
     if (this.blockedNow === blocked) return;
     this.blockedNow = blocked;

@@ -158,6 +158,22 @@ describe("memory backend: publish (MQTT → AMQP)", () => {
     await pending;
     expect(blocked).toEqual([true, false]);
   });
+
+  test("while blocked only publishes wait: a new session connects (and is told), subscribes, receives and settles", async () => {
+    const backend = new MemoryBackend();
+    backend.broker.setBlocked(true);
+    const late = await open(backend, { clientId: "late" });
+    await tick();
+    expect(late.blocked).toEqual([true]);
+    expect(await late.session.subscribe([{ filter: "a", qos: 1 }])).toEqual([{ ok: true }]);
+    backend.broker.publish({ routingKey: "a", payload: "from AMQP" });
+    await tick();
+    expect(late.deliveries.map((d) => text(d.payload))).toEqual(["from AMQP"]);
+    late.session.settle(late.deliveries[0]!.tag);
+    expect(backend.broker.queueInfo("/", "mqtt-subscription-lateqos1")?.messagesUnacknowledged).toBe(0);
+    backend.broker.setBlocked(false);
+    expect(late.blocked).toEqual([true, false]);
+  });
 });
 
 describe("memory backend: subscriptions and deliveries", () => {

@@ -74,8 +74,12 @@ export class MemoryBackend implements Backend {
     });
     this.live.add(session);
     broker.addListener(session.listener);
-    // Stored messages flow only once the caller has its session (and sent CONNACK).
-    if (queueExists) setTimeout(() => session.resumeStoredQueue(), 0);
+    // Stored messages flow only once the caller has its session (and sent CONNACK); a session
+    // that starts while publishing is blocked is told so then, as the AMQP backend does.
+    setTimeout(() => {
+      if (queueExists) session.resumeStoredQueue();
+      if (broker.blocked) session.listener.blocked(true);
+    }, 0);
     return { ok: true, session, sessionPresent: queueExists };
   }
 

@@ -53,10 +53,14 @@ export class MemoryBackendSession implements BackendSession {
   private ended: BackendError | undefined;
   /** Resolvers of publishes still waiting for their confirm; settled with an error on loss. */
   private readonly pendingPublishes = new Set<(error: BackendError | undefined) => void>();
+  /** What `events.publishBlocked` last said (a session starting while blocked is told once). */
+  private toldBlocked = false;
   readonly listener = {
     lost: (error: BackendError) => this.lose(error),
     blocked: (blocked: boolean) => {
-      if (this.ended === undefined) this.events.publishBlocked(blocked);
+      if (this.ended !== undefined || blocked === this.toldBlocked) return;
+      this.toldBlocked = blocked;
+      this.events.publishBlocked(blocked);
     },
   };
 
