@@ -82,8 +82,9 @@ function createBackend(config: AdapterConfig, log: Logger): Backend {
     ...(adapterCa === undefined ? {} : { externalCredentials: (certificate: Uint8Array) => adapterCa.externalCredentials(certificate) }),
     url: config.amqpUrl,
     exchange: config.exchange,
-    // null = the session never expires: RabbitMQ has no "infinite" x-expires, so use its maximum.
-    subscriptionTtlMs: config.subscriptionTtlMs ?? 2 ** 31 - 1,
+    // null = never expires: the queue gets no x-expires at all.
+    subscriptionTtlMs: config.subscriptionTtlMs,
+    durableQueueType: config.durableQueueType,
     prefetch: config.prefetch,
     authCacheTtlMs: config.authCacheTtlMs,
     log: log.child("amqp"),

@@ -128,6 +128,32 @@ describe("session queues as RabbitMQ shows them", () => {
     await sticky.session.close({ clean: true });
   });
 
+  test("mqtt.durable_queue_type = quorum makes persistent sessions' queues quorum queues; clean ones stay classic", async () => {
+    const backend = makeBackend({ subscriptionTtlMs: 1_800_000, durableQueueType: "quorum" });
+    const sticky = await open(backend, { cleanSession: false });
+    const clean = await open(backend, { cleanSession: true });
+    await sticky.session.subscribe([{ filter: uniqueName("t"), qos: 1 }]);
+    await clean.session.subscribe([{ filter: uniqueName("t"), qos: 0 }]);
+    type TypedRow = { name: string; type: string; durable: boolean };
+    const rows = await rabbitmqctlJson<TypedRow[]>("list_queues", "-p", "/", "name", "type", "durable");
+    expect(rows.find((r) => r.name === `mqtt-subscription-${sticky.request.clientId}qos1`)).toEqual({
+      name: `mqtt-subscription-${sticky.request.clientId}qos1`,
+      type: "quorum",
+      durable: true,
+    });
+    expect(rows.find((r) => r.name === `mqtt-subscription-${clean.request.clientId}qos1`)?.type).toBe("classic");
+    await sticky.session.close({ clean: true });
+  });
+
+  test("mqtt.subscription_ttl = infinity: the persistent session's queue gets no x-expires", async () => {
+    const backend = makeBackend({ subscriptionTtlMs: null });
+    const sticky = await open(backend, { cleanSession: false });
+    await sticky.session.subscribe([{ filter: uniqueName("t"), qos: 1 }]);
+    const row = (await listQueues()).find((r) => r.name === `mqtt-subscription-${sticky.request.clientId}qos1`);
+    expect(row).toMatchObject({ durable: true, auto_delete: false, arguments: [] });
+    await sticky.session.close({ clean: true });
+  });
+
   test("a stored queue declared with other arguments (e.g. by the plugin) is reused without a 406", async () => {
     const clientId = uniqueName("c");
     const level = uniqueName("t");

@@ -20,8 +20,13 @@ export interface AmqpBackendOptions {
   url: string;
   /** `mqtt.exchange`: where MQTT publishes go and subscriptions bind (default amq.topic). */
   exchange: string;
-  /** `mqtt.subscription_ttl`: `x-expires` of session queues, in ms. */
-  subscriptionTtlMs: number;
+  /** `mqtt.subscription_ttl`: `x-expires` of session queues, in ms; null = never expire (no x-expires). */
+  subscriptionTtlMs: number | null;
+  /**
+   * `mqtt.durable_queue_type`: queue type of persistent sessions' queues (quorum: replicated,
+   * `x-queue-type = quorum`, RabbitMQ 3.10 supports x-expires on them). Default classic.
+   */
+  durableQueueType?: "classic" | "quorum";
   /** `mqtt.prefetch`: unacked deliveries per session (basic.qos per consumer). */
   prefetch: number;
   /** How long a successful login is reused without asking RabbitMQ again (0 = always ask). */
@@ -52,7 +57,7 @@ export class AmqpBackend implements Backend {
     if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > 65_535) {
       throw new Error(`prefetch must be an integer 0..65535 (AMQP basic.qos prefetch-count), got ${prefetch}`);
     }
-    if (!Number.isInteger(subscriptionTtlMs) || subscriptionTtlMs < 1) {
+    if (subscriptionTtlMs !== null && (!Number.isInteger(subscriptionTtlMs) || subscriptionTtlMs < 1)) {
       throw new Error(`subscription TTL must be a positive integer of milliseconds (queue x-expires), got ${subscriptionTtlMs}`);
     }
     if (!Number.isFinite(authCacheTtlMs) || authCacheTtlMs < 0) {
@@ -133,7 +138,11 @@ export class AmqpBackend implements Backend {
       queueName,
       request.cleanSession,
       stored.exists,
-      { exchange: this.options.exchange, subscriptionTtlMs: this.options.subscriptionTtlMs },
+      {
+        exchange: this.options.exchange,
+        subscriptionTtlMs: this.options.subscriptionTtlMs,
+        durableQueueType: this.options.durableQueueType ?? "classic",
+      },
       events,
     );
     // Nothing reaches `events` before the caller has its session (and sent CONNACK).

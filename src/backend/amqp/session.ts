@@ -63,7 +63,20 @@ import type { UserConnections } from "./user-connections.ts";
 
 export interface AmqpSessionSettings {
   exchange: string;
-  subscriptionTtlMs: number;
+  /** x-expires of the session queue; null = none (the session never expires). */
+  subscriptionTtlMs: number | null;
+  /** Type of a persistent session's queue (clean sessions' queues are always classic, auto-delete). */
+  durableQueueType: "classic" | "quorum";
+}
+
+/** queue.declare arguments of a session queue, as the plugin declares them. */
+export function sessionQueueArguments(settings: AmqpSessionSettings, cleanSession: boolean): Record<string, unknown> {
+  const args: Record<string, unknown> = {};
+  // `long`, as the plugin declares it: RabbitMQ compares argument types on redeclare.
+  if (settings.subscriptionTtlMs !== null) args["x-expires"] = { "!": "long", value: settings.subscriptionTtlMs };
+  // Quorum queues cannot be auto-delete, so only persistent sessions get the configured type.
+  if (!cleanSession && settings.durableQueueType === "quorum") args["x-queue-type"] = "quorum";
+  return args;
 }
 
 /** basic.publish properties per [qos][dup]: built once, amqplib only reads them. */
@@ -277,8 +290,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
         ch.assertQueue(this.queueName, {
           durable: !this.cleanSession,
           autoDelete: this.cleanSession,
-          // `long`, as the plugin declares it: RabbitMQ compares argument types on redeclare.
-          arguments: { "x-expires": { "!": "long", value: this.settings.subscriptionTtlMs } },
+          arguments: sessionQueueArguments(this.settings, this.cleanSession),
         }),
       );
       if (!declared.ok) return declared.error;
