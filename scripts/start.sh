@@ -52,6 +52,12 @@ if [ -z "${RABBITMQ_MQTT_RETAINED__DIR:-}" ] && [ "$(id -u)" -ne 0 ]; then
   mkdir -p "$RABBITMQ_MQTT_RETAINED__DIR"
   say "not root: retained messages are kept in $RABBITMQ_MQTT_RETAINED__DIR (RABBITMQ_MQTT_RETAINED__DIR)"
 fi
+# Likewise the admin socket (`rabbitmq-mqtt status`): /run/rabbitmq-mqtt exists only under systemd.
+if [ -z "${RABBITMQ_MQTT_ADMIN_SOCKET:-}" ] && [ ! -d /run/rabbitmq-mqtt ]; then
+  mkdir -p "$PWD/.tmp"
+  export RABBITMQ_MQTT_ADMIN_SOCKET="$PWD/.tmp/admin.sock"
+  say "admin socket: $RABBITMQ_MQTT_ADMIN_SOCKET (rabbitmq-mqtt status --socket $RABBITMQ_MQTT_ADMIN_SOCKET)"
+fi
 
 say "running the adapter: bun src/cli/main.ts start $*"
 exec node_modules/.bin/bun src/cli/main.ts start "$@"
