@@ -10,7 +10,7 @@ import amqp from "amqplib";
 import { buildDefaults, type AdapterConfig } from "../../src/config/index.ts";
 import { startAdapter } from "../support/adapter.ts";
 import { uniqueName } from "../support/broker.ts";
-import { connackOf, connectMqttJs, endAll, HOOK_TIMEOUT_MS, Inbox, TEST_TIMEOUT_MS, waitUntil } from "./mqtt-support.ts";
+import { connackOf, connectMqttJs, endAll, HOOK_TIMEOUT_MS, Inbox, TEST_TIMEOUT_MS, waitUntil, withTimeout } from "./mqtt-support.ts";
 import { mosquittoPubTls, mosquittoTlsArgs, startTlsAdapter, testPki, tlsNode, type TlsAdapter, type TlsNode } from "./tls-support.ts";
 
 setDefaultTimeout(TEST_TIMEOUT_MS);
@@ -82,13 +82,17 @@ describe("mqtt.ssl_cert_login through RabbitMQ's EXTERNAL mechanism", () => {
     const client = await connectMqttJs(dnAdapter.url, { ...tlsClient(certificate), clientId: uniqueName("c") });
     try {
       // MQTT.js rejects a SUBACK with 0x80 and keeps the packet on the error.
-      const granted = await client.subscribeAsync(`${uniqueName("cert")}/denied`, { qos: 1 }).then(
-        (grants) => grants.map((g) => g.qos),
-        (error: { packet?: { granted?: number[] } }) => error.packet?.granted,
+      const granted = await withTimeout(
+        client.subscribeAsync(`${uniqueName("cert")}/denied`, { qos: 1 }).then(
+          (grants) => grants.map((g) => g.qos),
+          (error: { packet?: { granted?: number[] } }) => error.packet?.granted,
+        ),
+        10_000,
+        "the SUBACK",
       );
       expect(granted).toEqual([0x80]);
       // Publishing (write permission) still works: RabbitMQ refused exactly what the user may not do.
-      await client.publishAsync(`${uniqueName("cert")}/allowed`, "ok", { qos: 1 });
+      await withTimeout(client.publishAsync(`${uniqueName("cert")}/allowed`, "ok", { qos: 1 }), 10_000, "the PUBACK");
     } finally {
       await endAll(client);
     }
