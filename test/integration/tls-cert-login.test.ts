@@ -11,7 +11,7 @@ import { buildDefaults, type AdapterConfig } from "../../src/config/index.ts";
 import { startAdapter } from "../support/adapter.ts";
 import { uniqueName } from "../support/broker.ts";
 import { connackOf, connectMqttJs, endAll, HOOK_TIMEOUT_MS, Inbox, TEST_TIMEOUT_MS, waitUntil, withTimeout } from "./mqtt-support.ts";
-import { mosquittoPubTls, mosquittoTlsArgs, startTlsAdapter, testPki, tlsNode, type TlsAdapter, type TlsNode } from "./tls-support.ts";
+import { mosquittoPubTls, mosquittoTlsArgs, releaseTlsNode, startTlsAdapter, testPki, tlsNode, type TlsAdapter, type TlsNode } from "./tls-support.ts";
 
 setDefaultTimeout(TEST_TIMEOUT_MS);
 
@@ -49,6 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await dnAdapter?.adapter.stop();
   for (const name of users) await node.ctl("delete_user", name).catch(() => {});
+  await releaseTlsNode();
 }, HOOK_TIMEOUT_MS);
 
 const tlsClient = (cert: { cert: string; key: string }) => ({ ca: pki.ca.cert, cert: cert.cert, key: cert.key });

@@ -9,7 +9,7 @@ import { freePort, runBinary, startBinary, type BinaryAdapter } from "../support
 import { uniqueName } from "../support/broker.ts";
 import { runProcess } from "./mqtt-cli-clients.ts";
 import { connectMqttJs, endAll, Inbox, waitUntil } from "./mqtt-support.ts";
-import { mosquittoPubTls, mosquittoTlsArgs, testPki, tlsNode, type TlsNode } from "./tls-support.ts";
+import { mosquittoPubTls, mosquittoTlsArgs, releaseTlsNode, testPki, tlsNode, type TlsNode } from "./tls-support.ts";
 
 setDefaultTimeout(60_000);
 
@@ -54,8 +54,9 @@ beforeAll(async () => {
 afterAll(async () => {
   const stopped = await adapter?.stop();
   await node?.ctl("delete_user", deviceDn).catch(() => {});
+  await releaseTlsNode();
   expect(stopped?.exitCode).toBe(0);
-});
+}, 60_000);
 
 describe("the compiled adapter with TLS, certificate login and WebSocket from its config file", () => {
   test("check-config accepts the file", async () => {

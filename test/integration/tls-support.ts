@@ -110,14 +110,28 @@ export interface TlsNode {
 }
 
 let tlsNodePromise: Promise<TlsNode> | undefined;
+let tlsNodeUsers = 0;
 
 /**
- * Starts (once per process) a private node with `listeners.ssl.1`, `ssl_options.verify =
+ * Lets go of the node taken with {@link tlsNode}; the last user stops it, so a second Erlang VM
+ * does not keep eating CPU while the rest of the test run goes on (a later file starts a new one).
+ */
+export async function releaseTlsNode(): Promise<void> {
+  tlsNodeUsers--;
+  if (tlsNodeUsers > 0 || tlsNodePromise === undefined) return;
+  const starting = tlsNodePromise;
+  tlsNodePromise = undefined;
+  await (await starting.catch(() => undefined))?.node.stop();
+}
+
+/**
+ * Starts (unless running) a private node with `listeners.ssl.1`, `ssl_options.verify =
  * verify_peer` (needed by rabbit_auth_mechanism_ssl: it refuses EXTERNAL unless peers are
  * verified), no `fail_if_no_peer_cert` (password logins over TLS need no client certificate),
  * `ssl_options.cacertfile` = the adapter CA only, and EXTERNAL next to PLAIN/AMQPLAIN.
  */
 export function tlsNode(): Promise<TlsNode> {
+  tlsNodeUsers++;
   tlsNodePromise ??= (async () => {
     const pki = testPki();
     const adapterCa = createTestCa("/O=rabbitmq-mqtt tests/CN=Adapter CA");
