@@ -1,7 +1,8 @@
 /**
  * Connection: one MQTT client's state machine. Bytes in → Decoder → dispatch by packet type →
- * encoded packets out through the Transport. It owns the lifecycle; the per-packet work lives in
- * connect.ts, publish.ts, delivery.ts, subscribe.ts, unsubscribe.ts, ping.ts, disconnect.ts.
+ * encoded packets out through the Transport. It owns the lifecycle; the connected state's
+ * handlers and their dispatch are in connected-client.ts, the per-packet work in connect.ts,
+ * publish.ts, delivery.ts, subscribe.ts, unsubscribe.ts, ping.ts, disconnect.ts.
  *
  *   awaiting-connect ──CONNECT passes local checks──▶ connecting ──broker login ok, CONNACK 0──▶ connected
  *        │ bad bytes, first packet          │ refused: CONNACK 1..5       │ DISCONNECT: no will
@@ -28,23 +29,17 @@ import { Encoder, PACKET_TYPE_NAMES, PacketType, ReasonCode, type ConnectPacket,
 import type { Logger } from "../log.ts";
 import { resumeSession, type SessionState } from "../session/index.ts";
 import { checkConnect, login, type ConnectDecision } from "./connect.ts";
+import { ConnectedClient } from "./connected-client.ts";
 import { PauseReason, type ConnectionContext } from "./context.ts";
-import { Deliveries } from "./delivery.ts";
-import { handleDisconnect } from "./disconnect.ts";
-import { ProtocolError, encodeCloseBytes, fromBackendConnectError, fromDecodeError } from "./errors.ts";
+import { ProtocolError, encodeCloseBytes, fromBackendConnectError, fromDecodeError, fromSessionLost } from "./errors.ts";
 import { KeepaliveClock, loginTimedOut, loginTimeoutError } from "./keepalive.ts";
 import type { ConnectionDeps, ConnectionInfo, ConnectionOptions } from "./options.ts";
 import { CloseReason, NO_METRICS, type ProtocolMetrics } from "./metrics.ts";
 import { PacketReader } from "./packet-reader.ts";
 import { OperationQueue } from "./operation-queue.ts";
-import { handlePingreq } from "./ping.ts";
-import { InboundPublishes } from "./publish.ts";
 import type { RegisteredClient } from "./registry.ts";
-import { RetainedDeliveries } from "./retained-delivery.ts";
-import { handleSubscribe } from "./subscribe.ts";
 import { SubscriptionMatcher } from "./topic-match.ts";
 import type { Transport } from "./transport.ts";
-import { handleUnsubscribe } from "./unsubscribe.ts";
 import { captureWill, publishWill, type WillMessage } from "./will.ts";
 
 type Phase = "awaiting-connect" | "connecting" | "connected" | "closing" | "closed";
@@ -76,10 +71,8 @@ export class Connection implements RegisteredClient {
   private session: BackendSession | undefined;
   private sessionState: SessionState | undefined;
   private readonly matcher = new SubscriptionMatcher();
-  private context: ConnectionContext | undefined;
-  private publishes: InboundPublishes | undefined;
-  private deliveries: Deliveries | undefined;
-  private retainedDeliveries: RetainedDeliveries | undefined;
+  /** The connected state's handlers: set when CONNACK 0 goes out. */
+  private client: ConnectedClient | undefined;
   /** Deliveries that arrived before CONNACK was written (bounded by the broker's prefetch). */
   private earlyDeliveries: Delivery[] = [];
   private readonly operations: OperationQueue;
@@ -132,8 +125,7 @@ export class Connection implements RegisteredClient {
   /** The transport fell below its high-water mark again. */
   onDrain(): void {
     try {
-      this.deliveries?.onDrain();
-      this.retainedDeliveries?.onDrain();
+      this.client?.onDrain();
     } catch (error) {
       this.failUnexpected(error, "settling deliveries on drain");
     }
@@ -210,46 +202,7 @@ export class Connection implements RegisteredClient {
       else this.fail(new ProtocolError(ReasonCode.ProtocolError, `first packet is ${PACKET_TYPE_NAMES[packet.type]}; it must be CONNECT [MQTT-3.1.0-1]`));
       return;
     }
-    const context = this.context!;
-    switch (packet.type) {
-      case PacketType.Publish:
-        this.publishes!.handlePublish(packet);
-        return;
-      case PacketType.Puback:
-        this.deliveries!.handlePuback(packet);
-        return;
-      case PacketType.Pubrel:
-        this.publishes!.handlePubrel(packet);
-        return;
-      case PacketType.Pubrec:
-        this.deliveries!.handlePubrec(packet);
-        return;
-      case PacketType.Pubcomp:
-        this.deliveries!.handlePubcomp(packet);
-        return;
-      case PacketType.Subscribe:
-        handleSubscribe(context, packet, this.retainedDeliveries!);
-        return;
-      case PacketType.Unsubscribe:
-        handleUnsubscribe(context, packet);
-        return;
-      case PacketType.Pingreq:
-        handlePingreq(context);
-        return;
-      case PacketType.Disconnect:
-        handleDisconnect(context, packet);
-        return;
-      case PacketType.Connect:
-        this.fail(new ProtocolError(ReasonCode.ProtocolError, "a second CONNECT on a connected session; a client may send CONNECT only once [MQTT-3.1.0-2]"));
-        return;
-      default:
-        this.fail(
-          new ProtocolError(
-            ReasonCode.ProtocolError,
-            `received ${PACKET_TYPE_NAMES[packet.type]}, which only a server sends; a client must not send it (MQTT 3.1.1 §2.2.1)`,
-          ),
-        );
-    }
+    this.client!.dispatch(packet);
   }
 
   // --- CONNECT -----------------------------------------------------------------------------------
@@ -323,11 +276,9 @@ export class Connection implements RegisteredClient {
       setPaused: (reason, paused) => this.setPaused(reason, paused),
       enqueue: (operation) => this.operations.enqueue(operation, () => this.phase === "connected"),
     };
-    this.context = context;
-    this.publishes = new InboundPublishes(context, this.options.maxInflightPublishesPerClient);
-    if (this.brokerBlocked) this.publishes.setBrokerBlocked(true);
-    this.deliveries = new Deliveries(context, () => this.retainedDeliveries?.onAcknowledged());
-    this.retainedDeliveries = new RetainedDeliveries(context, this.deliveries, this.deps.retainedStore, this.options.maxInflightRetained ?? 10);
+    const client = new ConnectedClient(context, this.deps.retainedStore, this.options);
+    if (this.brokerBlocked) client.publishes.setBrokerBlocked(true);
+    this.client = client;
     this.phase = "connected";
     this.connackSent = true;
     this.reader.protocolVersion = version;
@@ -340,7 +291,7 @@ export class Connection implements RegisteredClient {
         `vhost "${decision.vhost}", clean session ${this.cleanSession}, keepalive ${this.keepaliveSeconds} s, session present ${sessionPresent}`,
     );
     // Before any delivery takes a packet id: the resumed PUBRELs keep theirs [MQTT-4.4.0-1].
-    this.deliveries.resumePubrels();
+    client.deliveries.resumePubrels();
     const early = this.earlyDeliveries;
     this.earlyDeliveries = [];
     for (const delivery of early) this.deliver(delivery);
@@ -354,31 +305,18 @@ export class Connection implements RegisteredClient {
         else if (this.phase === "connected") this.deliver(delivery);
         // Closing: leave it unsettled; closing the session returns it to the queue.
       },
-      lost: (error) => {
-        const code = error.amqpReplyCode === undefined ? "" : ` (AMQP ${error.amqpReplyCode})`;
-        // Decision: when RabbitMQ itself went away (restart, network), the will is NOT published,
-        // as on our own shutdown: the device did nothing wrong and reconnects once RabbitMQ is
-        // back; publishing every device's "offline" will on a broker restart would be a storm of
-        // false alarms (and the session that would carry it is the thing that was lost). Any other
-        // loss (a refusal that ended the session) is the client's failure: the will is attempted.
-        const brokerGone = error.kind === "unavailable";
-        const will =
-          this.will === undefined ? ""
-          : brokerGone ? "; its will is not published (losing RabbitMQ is not a failure of the client)"
-          : "; trying to publish its will";
-        void this.close(new ProtocolError(ReasonCode.ServerUnavailable, `the RabbitMQ side of the session is gone${code}: ${error.message}${will}`), !brokerGone);
-      },
+      lost: (error) => this.fail(fromSessionLost(error, this.will !== undefined)),
       publishBlocked: (blocked) => {
         // Pauses nobody by itself: the next PUBLISH does (publish.ts), so subscribers keep going.
         this.brokerBlocked = blocked;
-        this.publishes?.setBrokerBlocked(blocked);
+        this.client?.publishes.setBrokerBlocked(blocked);
       },
     };
   }
 
   private deliver(delivery: Delivery): void {
     try {
-      this.deliveries!.deliver(delivery);
+      this.client!.deliveries.deliver(delivery);
     } catch (error) {
       this.failUnexpected(error, "delivering a message");
     }
@@ -443,7 +381,7 @@ export class Connection implements RegisteredClient {
       const session = this.session;
       if (session !== undefined) {
         // Publishes the client handed over before the end still go out, before the will.
-        if (this.publishes !== undefined) await this.publishes.whenAnswered();
+        if (this.client !== undefined) await this.client.publishes.whenAnswered();
         await this.operations.whenIdle();
         const will = this.will;
         // Only a connection that got its CONNACK has a will in force.
@@ -455,8 +393,7 @@ export class Connection implements RegisteredClient {
         // Deliveries the client PUBREC'd are acked now, while this process keeps their PUBREL for
         // the reconnect; not when the process goes away with that state (RabbitMQ redelivers: a
         // possible duplicate rather than a message stuck at a client waiting for a PUBREL).
-        this.deliveries?.clear(!this.serverShuttingDown);
-        this.retainedDeliveries?.clear();
+        this.client?.clear(!this.serverShuttingDown);
         await session.close({ clean: this.cleanSession });
       }
     } catch (error) {

@@ -54,6 +54,24 @@ export function fromBackendConnectError(error: BackendError): ProtocolError {
   return new ProtocolError(reasonCode, `${what}: ${error.message}`, false);
 }
 
+/**
+ * The broker side of a connected session is gone. Decision: when RabbitMQ itself went away
+ * (restart, network: kind "unavailable") the will is NOT published, as on our own shutdown: the
+ * device did nothing wrong and reconnects once RabbitMQ is back, and publishing every device's
+ * "offline" will on a broker restart would be a storm of false alarms (the session that would
+ * carry it is the thing that was lost anyway). Any other loss (a refusal that ended the session)
+ * is the client's failure: its will is attempted.
+ */
+export function fromSessionLost(error: BackendError, hasWill: boolean): ProtocolError {
+  const code = error.amqpReplyCode === undefined ? "" : ` (AMQP ${error.amqpReplyCode})`;
+  const brokerGone = error.kind === "unavailable";
+  const will =
+    !hasWill ? ""
+    : brokerGone ? "; its will is not published (losing RabbitMQ is not a failure of the client)"
+    : "; trying to publish its will";
+  return new ProtocolError(ReasonCode.ServerUnavailable, `the RabbitMQ side of the session is gone${code}: ${error.message}${will}`, !brokerGone);
+}
+
 const BACKEND_CONNECT_REASON: Record<BackendError["kind"], ReasonCode> = {
   "bad-credentials": ReasonCode.BadUserNameOrPassword,
   "not-authorised": ReasonCode.NotAuthorized,
