@@ -22,6 +22,8 @@ import { BrokerWatch } from "./broker-watch.ts";
 
 /** How often idle connections are checked for keepalive and login timeouts. */
 const TIMEOUT_SWEEP_INTERVAL_MS = 1000;
+/** Expired session state is looked for every this many timeout sweeps (a minute). */
+const SESSION_SWEEP_EVERY = 60;
 /** Client PUBLISHes awaiting a confirm before we stop reading that client. */
 const MAX_INFLIGHT_PUBLISHES_PER_CLIENT = 64;
 /** How long stop() waits for connections to close and confirms to arrive. */
@@ -175,9 +177,15 @@ export async function startServer(
     throw error;
   }
 
+  let sweepsUntilSessionSweep = 0;
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const connection of connections) connection.checkTimeouts(now);
+    // Now and then, forget session state whose queue RabbitMQ has expired (x-expires = the TTL).
+    if (--sweepsUntilSessionSweep <= 0 && config.subscriptionTtlMs !== null) {
+      sweepsUntilSessionSweep = SESSION_SWEEP_EVERY;
+      sessionStore.sweep(config.subscriptionTtlMs, (vhost, clientId) => registry.lookup(vhost, clientId) !== undefined);
+    }
   }, TIMEOUT_SWEEP_INTERVAL_MS);
 
   let stopping: Promise<void> | undefined;

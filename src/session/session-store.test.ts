@@ -29,6 +29,29 @@ describe("MemorySessionStore", () => {
   });
 });
 
+describe("MemorySessionStore.sweep", () => {
+  test("forgets sessions idle for the TTL, keeps connected and recently seen ones", () => {
+    let nowMs = 0;
+    const store = new MemorySessionStore(() => nowMs);
+    store.set("/", "gone", createSessionState());
+    store.set("/", "online", createSessionState());
+    nowMs = 500;
+    store.set("/", "recent", createSessionState());
+    nowMs = 1000;
+    const connected = (vhost: string, clientId: string) => vhost === "/" && clientId === "online";
+    expect(store.sweep(1000, connected)).toBe(1);
+    expect(store.get("/", "gone")).toBeUndefined();
+    expect(store.get("/", "recent")).toBeDefined();
+    expect(store.size).toBe(2);
+    // "online" disconnects now: its clock restarted at the last sweep, so it lives one more TTL.
+    nowMs = 1999;
+    expect(store.sweep(1000, () => false)).toBe(0);
+    nowMs = 2000;
+    expect(store.sweep(1000, () => false)).toBe(2);
+    expect(store.size).toBe(0);
+  });
+});
+
 describe("resumeSessionState", () => {
   test("a clean session starts empty, is not stored, and drops a stored leftover", () => {
     const store = new MemorySessionStore();

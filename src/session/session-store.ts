@@ -24,14 +24,38 @@ export interface SessionStore {
  * strings cannot contain [MQTT-1.5.3-2], so two different pairs never share a key.
  */
 export class MemorySessionStore implements SessionStore {
-  private readonly sessions = new Map<string, SessionState>();
+  private readonly sessions = new Map<string, StoredSession>();
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   get(vhost: string, clientId: string): SessionState | undefined {
-    return this.sessions.get(sessionKey(vhost, clientId));
+    const stored = this.sessions.get(sessionKey(vhost, clientId));
+    if (stored === undefined) return undefined;
+    stored.lastSeenMs = this.now();
+    return stored.state;
   }
 
   set(vhost: string, clientId: string, state: SessionState): void {
-    this.sessions.set(sessionKey(vhost, clientId), state);
+    this.sessions.set(sessionKey(vhost, clientId), { vhost, clientId, state, lastSeenMs: this.now() });
+  }
+
+  /**
+   * Forgets sessions not seen for `maxIdleMs` (the session queue's x-expires, mqtt.subscription_ttl:
+   * RabbitMQ has dropped their queue by then, so their state is stale), keeping every session whose
+   * client is connected now (`isConnected`) and restarting its clock. Without this the map would
+   * grow with every persistent client id ever seen. Returns how many were forgotten.
+   */
+  sweep(maxIdleMs: number, isConnected: (vhost: string, clientId: string) => boolean): number {
+    const now = this.now();
+    let forgotten = 0;
+    for (const [key, stored] of this.sessions) {
+      if (isConnected(stored.vhost, stored.clientId)) stored.lastSeenMs = now;
+      else if (now - stored.lastSeenMs >= maxIdleMs) {
+        this.sessions.delete(key);
+        forgotten++;
+      }
+    }
+    return forgotten;
   }
 
   delete(vhost: string, clientId: string): void {
@@ -41,6 +65,14 @@ export class MemorySessionStore implements SessionStore {
   get size(): number {
     return this.sessions.size;
   }
+}
+
+interface StoredSession {
+  vhost: string;
+  clientId: string;
+  state: SessionState;
+  /** Last get/set, or last sweep that found the client connected (ms, the store's clock). */
+  lastSeenMs: number;
 }
 
 /** The Map key of (vhost, clientId). */
