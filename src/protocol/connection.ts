@@ -46,9 +46,13 @@ type Phase = "awaiting-connect" | "connecting" | "connected" | "closing" | "clos
 
 /**
  * Encoding is synchronous and Transport.write copies what it keeps before returning, so one
- * encoder (one reusable buffer) serves every connection: no per-connection write buffer.
+ * encoder (one reusable buffer) serves every connection: no per-connection write buffer. Being
+ * one per process, it can afford to keep up to 1 MiB between packets, so large deliveries are
+ * not allocated one by one (bench/codec: 64 KiB PUBLISH encode 3.2–4.5× mqtt-packet kept,
+ * 0.6× allocated per packet).
  */
-const encoder = new Encoder();
+const ENCODER_KEEP_BYTES = 1024 * 1024;
+const encoder = new Encoder(256, ENCODER_KEEP_BYTES);
 /** SUBSCRIBE / UNSUBSCRIBE waiting for the broker before reading pauses (no unbounded queue). */
 const MAX_QUEUED_OPERATIONS = 32;
 
