@@ -63,6 +63,7 @@ export function connectionOptionsFrom(config: AdapterConfig): ConnectionOptions 
     defaultPass: config.defaultPass,
     vhost: config.vhost,
     portVhostMapping: config.portVhostMapping,
+    loopbackUsers: config.loopbackUsers,
     loginTimeoutMs: config.loginTimeoutMs,
     maxPacketSizeBytes: config.maxPacketSizeBytes,
     maxPacketSizeBeforeConnectBytes: config.maxPacketSizeBeforeConnectBytes,

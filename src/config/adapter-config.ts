@@ -130,4 +130,12 @@ export interface AdapterConfig {
   portVhostMapping: Record<number, string>;
   /** The file the values came from; null when the default file is absent and only defaults apply. */
   configFile: string | null;
+  /**
+   * RabbitMQ's `loopback_users` (its own rabbitmq.conf, read by load.ts): users that may only log
+   * in from localhost. RabbitMQ applies it to the adapter's address, so the adapter applies it to
+   * the MQTT client's, as the plugin does. Default ["guest"], as RabbitMQ's.
+   */
+  loopbackUsers: string[];
+  /** Where loopbackUsers came from, for check-config. */
+  loopbackUsersSource: string;
 }

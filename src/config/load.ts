@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import type { AdapterConfig } from "./adapter-config.ts";
 import { CONFIG_FILE_ENV, readEnvOverrides } from "./env-overrides.ts";
 import { parseConf } from "./parse.ts";
-import { discoverAmqpUrl } from "./rabbitmq-env.ts";
+import { discoverAmqpUrl, discoverLoopbackUsers } from "./rabbitmq-env.ts";
 import { applyRules, type Resolved } from "./rules.ts";
 import { buildDefaults, findKey, setPath, showValue, specOf, type KeySpec } from "./schema.ts";
 import { closestKey } from "./suggest.ts";
@@ -90,6 +90,12 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   } else {
     config.amqpUrlSource = (resolved.get("adapter.amqp_url") as Resolved).source;
   }
+
+  const loopback = discoverLoopbackUsers({ rabbitmqConfDir: options.rabbitmqConfDir ?? DEFAULT_RABBITMQ_CONF_DIR, env });
+  config.loopbackUsers = loopback.users;
+  config.loopbackUsersSource = loopback.source;
+  // Both discoveries read RabbitMQ's files: say each problem with them once.
+  for (const warning of loopback.warnings) if (!warnings.includes(warning)) warnings.push(warning);
 
   return errors.length > 0 ? { errors, warnings } : { config, warnings };
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { discoverAmqpUrl } from "./rabbitmq-env.ts";
+import { discoverAmqpUrl, discoverLoopbackUsers } from "./rabbitmq-env.ts";
 import { loadSnippet, makeTempDir, type TempDir } from "./test-helpers.ts";
 
 let dir: TempDir;
@@ -70,5 +70,32 @@ describe("loadConfig uses the discovered URL only when adapter.amqp_url is unset
   test("set: RabbitMQ's config is not consulted", () => {
     dir.write("etc-rabbitmq/rabbitmq.conf", "listeners.tcp = none\n");
     expect(loadSnippet(dir, "adapter.amqp_url = amqp://mq:5672")).toMatchObject({ config: { amqpUrl: "amqp://mq:5672" }, warnings: [] });
+  });
+});
+
+describe("loopback_users from RabbitMQ's own config", () => {
+  function loopback(files: Record<string, string>) {
+    const confDir = join(dir.path, "etc-rabbitmq");
+    for (const [name, text] of Object.entries(files)) dir.write(`etc-rabbitmq/${name}`, text);
+    const r = discoverLoopbackUsers({ rabbitmqConfDir: confDir, env: {} });
+    return { users: r.users, source: dir.short(r.source), warnings: r.warnings.map(dir.short) };
+  }
+  const cases: Array<[string, Record<string, string>, string[], string]> = [
+    ["nothing configured: RabbitMQ's default, guest", {}, ["guest"], "RabbitMQ's default"],
+    ["loopback_users.guest = false lets guest in from anywhere", { "rabbitmq.conf": "loopback_users.guest = false\n" }, [], "etc-rabbitmq/rabbitmq.conf:1 loopback_users.guest"],
+    ["loopback_users = none clears the list", { "rabbitmq.conf": "loopback_users = none\n" }, [], "etc-rabbitmq/rabbitmq.conf:1 loopback_users"],
+    ["loopback_users.NAME = true adds a user", { "rabbitmq.conf": "loopback_users.admin = true\n" }, ["guest", "admin"], "etc-rabbitmq/rabbitmq.conf:1 loopback_users.admin"],
+    ["conf.d comes after rabbitmq.conf", { "rabbitmq.conf": "loopback_users.guest = false\n", "conf.d/10.conf": "loopback_users.guest = true\n" }, ["guest"], "etc-rabbitmq/conf.d/10.conf:1 loopback_users.guest"],
+  ];
+  for (const [name, files, users, source] of cases) {
+    test(name, () => {
+      expect(loopback(files)).toEqual({ users, source, warnings: [] });
+    });
+  }
+
+  test("a value other than true/false is ignored with a warning", () => {
+    const r = loopback({ "rabbitmq.conf": "loopback_users.guest = maybe\n" });
+    expect(r.users).toEqual(["guest"]);
+    expect(r.warnings).toEqual(["etc-rabbitmq/rabbitmq.conf:1 loopback_users.guest = maybe: expected true or false; ignored"]);
   });
 });

@@ -18,7 +18,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
-import { parseConf } from "./parse.ts";
+import { parseConf, type ConfEntry } from "./parse.ts";
 import { listenerType, portType, type ListenerAddress } from "./value-types.ts";
 
 export const DEFAULT_AMQP_URL = "amqp://localhost:5672";
@@ -75,6 +75,45 @@ export function discoverAmqpUrl(options: { rabbitmqConfDir: string; env: Env }):
   return { url: DEFAULT_AMQP_URL, source: "built-in default", warnings };
 }
 
+export interface LoopbackUsersDiscovery {
+  users: string[];
+  source: string;
+  warnings: string[];
+}
+
+/**
+ * RabbitMQ's `loopback_users` from its rabbitmq.conf (and conf.d): `loopback_users = none`
+ * clears the list, `loopback_users.NAME = true|false` adds or removes NAME. Default ["guest"].
+ */
+export function discoverLoopbackUsers(options: { rabbitmqConfDir: string; env: Env }): LoopbackUsersDiscovery {
+  const { rabbitmqConfDir: dir, env } = options;
+  const warnings: string[] = [];
+  const envFilePath = nonEmpty(env.RABBITMQ_CONF_ENV_FILE) ?? join(dir, "rabbitmq-env.conf");
+  const envFile = existsSync(envFilePath) ? readEnvFile(envFilePath, warnings) : new Map<string, EnvValue>();
+  const lookup = (name: string): { value: string } | undefined => {
+    const fromEnv = nonEmpty(env[`RABBITMQ_${name}`]);
+    if (fromEnv !== undefined) return { value: fromEnv };
+    return envFile.get(`RABBITMQ_${name}`) ?? envFile.get(name);
+  };
+  const users = new Set(["guest"]);
+  let source = "RabbitMQ's default";
+  for (const { entry, file } of readRabbitEntries(configFiles(dir, lookup), warnings, (e) => e.segments[0] === "loopback_users")) {
+    const where = `${file}:${entry.line} ${entry.key}`;
+    if (entry.segments.length === 1) {
+      if (entry.value === "none") users.clear();
+      else warnings.push(`${where} = ${entry.value}: expected none; ignored`);
+    } else if (entry.segments.length === 2 && (entry.value === "true" || entry.value === "false")) {
+      if (entry.value === "true") users.add(entry.segments[1]!);
+      else users.delete(entry.segments[1]!);
+    } else {
+      warnings.push(`${where} = ${entry.value}: expected true or false; ignored`);
+      continue;
+    }
+    source = where;
+  }
+  return { users: [...users], source, warnings };
+}
+
 /** Prefer a loopback listener (the adapter runs beside RabbitMQ), then a wildcard one, then the first. */
 function pickListener(addresses: ListenerAddress[]): ListenerAddress {
   const loopback = addresses.find((a) => a.host === "127.0.0.1" || a.host === "::1");
@@ -108,9 +147,13 @@ function configFiles(dir: string, lookup: (name: string) => { value: string } | 
 
 type FoundListener = { address: ListenerAddress; source: string };
 
-/** listeners.tcp.* across the files (last file wins per key), or "none". */
-function readRabbitListeners(files: string[], warnings: string[]): FoundListener[] | "none" {
-  const byKey = new Map<string, { value: string; source: string }>();
+/** The entries of RabbitMQ's config files that `wanted` picks, in file order (later ones win). */
+function readRabbitEntries(
+  files: string[],
+  warnings: string[],
+  wanted: (entry: ConfEntry) => boolean,
+): Array<{ entry: ConfEntry; file: string }> {
+  const found: Array<{ entry: ConfEntry; file: string }> = [];
   for (const file of files) {
     if (!existsSync(file)) continue;
     if (file.endsWith(".config")) {
@@ -121,15 +164,21 @@ function readRabbitListeners(files: string[], warnings: string[]): FoundListener
     try {
       text = readFileSync(file, "utf8");
     } catch (error) {
-      warnings.push(`cannot read ${file} to find RabbitMQ's AMQP port: ${(error as Error).message}`);
+      warnings.push(`cannot read ${file}: ${(error as Error).message}`);
       continue;
     }
-    // Only the listener lines matter here; problems elsewhere in RabbitMQ's file are RabbitMQ's.
-    for (const entry of parseConf(text, file).entries) {
-      if (entry.segments[0] === "listeners" && entry.segments[1] === "tcp" && entry.segments.length <= 3) {
-        byKey.set(entry.key, { value: entry.value, source: `${file}:${entry.line} ${entry.key}` });
-      }
-    }
+    // Only the wanted lines matter here; problems elsewhere in RabbitMQ's file are RabbitMQ's.
+    for (const entry of parseConf(text, file).entries) if (wanted(entry)) found.push({ entry, file });
+  }
+  return found;
+}
+
+/** listeners.tcp.* across the files (last file wins per key), or "none". */
+function readRabbitListeners(files: string[], warnings: string[]): FoundListener[] | "none" {
+  const byKey = new Map<string, { value: string; source: string }>();
+  const isListener = (e: ConfEntry) => e.segments[0] === "listeners" && e.segments[1] === "tcp" && e.segments.length <= 3;
+  for (const { entry, file } of readRabbitEntries(files, warnings, isListener)) {
+    byKey.set(entry.key, { value: entry.value, source: `${file}:${entry.line} ${entry.key}` });
   }
   if (byKey.get("listeners.tcp")?.value === "none") return "none";
   const found: FoundListener[] = [];

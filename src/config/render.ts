@@ -20,6 +20,7 @@ export function renderConfig(config: AdapterConfig, options: RenderOptions = {})
     "# rabbitmq-mqtt effective configuration" + (mask ? " (secrets masked)" : ""),
     `# config file: ${config.configFile ?? "none (defaults)"}`,
     `# adapter.amqp_url from: ${config.amqpUrlSource}`,
+    `# RabbitMQ's loopback_users (localhost only): ${config.loopbackUsers.length === 0 ? "none" : config.loopbackUsers.join(", ")} (from ${config.loopbackUsersSource})`,
   ];
   let section = "";
   for (const spec of SCHEMA) {

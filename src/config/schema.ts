@@ -241,12 +241,15 @@ export function specOf(key: string): KeySpec {
 }
 
 /**
- * Fields no key sets directly: filled by load.ts (amqpUrlSource, configFile), by a rule
+ * Fields no key sets directly: filled by load.ts (amqpUrlSource, configFile, loopbackUsers from
+ * RabbitMQ's own rabbitmq.conf), by a rule
  * (webMqtt.sslListener), or fixed because the plugin has no key for them (web_mqtt.ssl.verify).
  */
 const BASE = {
   amqpUrlSource: "built-in default",
   configFile: null,
+  loopbackUsers: ["guest"],
+  loopbackUsersSource: "RabbitMQ's default",
   webMqtt: { sslListener: null, ssl: { verify: "verify_none", failIfNoPeerCert: false } },
 };
 

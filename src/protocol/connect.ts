@@ -46,6 +46,30 @@ export function splitVhostUsername(username: string, defaultVhost: string): { vh
   return { vhost: username.slice(0, colon), username: username.slice(colon + 1) };
 }
 
+/** Whether a transport's "host:port" / "[v6]:port" peer is on this machine (127.0.0.0/8, ::1). */
+export function isLoopbackPeer(remoteAddress: string): boolean {
+  const host = remoteAddress.startsWith("[")
+    ? remoteAddress.slice(1, remoteAddress.indexOf("]"))
+    : remoteAddress.slice(0, remoteAddress.lastIndexOf(":"));
+  return host === "::1" || /^(::ffff:)?127\.\d+\.\d+\.\d+$/i.test(host);
+}
+
+/**
+ * RabbitMQ's loopback_users rule for the MQTT client (the native plugin checks it against the
+ * client's address: CONNACK 5). Checked before the broker is asked, so a remote client cannot
+ * take over a local client's id with such a user; deliberately differs from the plugin only in
+ * that a wrong password from afar also gets 5, not 4 (no password oracle for `guest`).
+ */
+export function checkLoopback(username: string, loopbackUsers: readonly string[] | undefined, peer: string): ProtocolError | undefined {
+  if (loopbackUsers === undefined || !loopbackUsers.includes(username) || isLoopbackPeer(peer)) return undefined;
+  return new ProtocolError(
+    ReasonCode.NotAuthorized,
+    `user "${username}" may log in only from localhost (RabbitMQ's loopback_users) and ${peer} is not; ` +
+      "give the client its own RabbitMQ user, or set loopback_users.guest = false in rabbitmq.conf",
+    false,
+  );
+}
+
 /**
  * Checks a CONNECT against everything decidable without the broker. Order matters and follows
  * the spec: the protocol level is answered before anything else [MQTT-3.1.2-2], then the client

@@ -28,7 +28,7 @@ import type { BackendSession, Delivery, SessionEvents } from "../backend/backend
 import { Encoder, PACKET_TYPE_NAMES, PacketType, ReasonCode, type ConnectPacket, type Packet, type ProtocolVersion } from "../codec/index.ts";
 import type { Logger } from "../log.ts";
 import { resumeSession, type SessionState } from "../session/index.ts";
-import { checkConnect, login, type ConnectDecision } from "./connect.ts";
+import { checkConnect, checkLoopback, login, type ConnectDecision } from "./connect.ts";
 import { ConnectedClient } from "./connected-client.ts";
 import { PauseReason, type ConnectionContext } from "./context.ts";
 import { ProtocolError, encodeCloseBytes, fromBackendConnectError, fromDecodeError, fromSessionLost } from "./errors.ts";
@@ -223,6 +223,11 @@ export class Connection implements RegisteredClient {
     const decision = checkConnect(packet, options, undefined, this.transport.certificateIdentity);
     if (decision instanceof ProtocolError) {
       this.fail(decision);
+      return;
+    }
+    const loopbackRefusal = checkLoopback(decision.username, this.options.loopbackUsers, this.info.peer);
+    if (loopbackRefusal !== undefined) {
+      this.fail(loopbackRefusal);
       return;
     }
     this.cleanSession = packet.cleanSession;

@@ -25,6 +25,12 @@ export interface ConnectionOptions {
    * names without a `vhost:` prefix on that port, before `vhost`. Optional: none by default.
    */
   portVhostMapping?: Readonly<Record<number, string>>;
+  /**
+   * RabbitMQ's `loopback_users`: users who may log in only from localhost. RabbitMQ sees the
+   * adapter's address, so the adapter checks the MQTT client's, as the plugin does. Optional:
+   * none when absent.
+   */
+  loopbackUsers?: readonly string[];
   /** `mqtt.login_timeout`: time from the socket opening to an accepted CONNECT, ms. */
   loginTimeoutMs: number;
   /** Largest packet accepted once connected, fixed header included, bytes. */

@@ -106,8 +106,8 @@ export class TestWorld {
   }
 
   /** A new socket to the adapter (nothing sent yet). */
-  client(version: ProtocolVersion = 4, backend: Backend = this.backend): TestClient {
-    const transport = new MemoryTransport(`127.0.0.1:${50000 + this.nextId}`);
+  client(version: ProtocolVersion = 4, backend: Backend = this.backend, remoteAddress = `127.0.0.1:${50000 + this.nextId}`): TestClient {
+    const transport = new MemoryTransport(remoteAddress);
     const connection = new Connection(transport, {
       backend,
       registry: this.registry,
