@@ -53,8 +53,13 @@ type Phase = "awaiting-connect" | "connecting" | "connected" | "closing" | "clos
  */
 const ENCODER_KEEP_BYTES = 1024 * 1024;
 const encoder = new Encoder(256, ENCODER_KEEP_BYTES);
-/** SUBSCRIBE / UNSUBSCRIBE waiting for the broker before reading pauses (no unbounded queue). */
-const MAX_QUEUED_OPERATIONS = 32;
+/**
+ * SUBSCRIBE / UNSUBSCRIBE waiting for the broker before reading pauses: one. Packets behind a
+ * SUBSCRIBE wait until its binding exists and SUBACK went out, so a PUBLISH the client sends
+ * right after subscribing reaches that subscription (and is answered after the SUBACK), as the
+ * client expects from the order it sent them in. It also bounds the queue (no unbounded buffer).
+ */
+const MAX_QUEUED_OPERATIONS = 1;
 
 const VERSION_NAMES: Record<ProtocolVersion, string> = { 3: "3.1", 4: "3.1.1", 5: "5.0" };
 

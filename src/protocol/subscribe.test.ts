@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { PacketType, type PublishPacket, type QoS } from "../codec/index.ts";
+import { PacketType, encodePacket, type PublishPacket, type QoS } from "../codec/index.ts";
 import { deliveryQos } from "./delivery.ts";
 import { TestWorld, hex, settle, text } from "./test-support.ts";
 
@@ -207,5 +207,26 @@ describe("deliveries", () => {
     expect(client.packets()).toEqual([]);
     expect(world.logLines("dropping a message with routing key").length).toBe(1);
     expect(client.transport.closed).toBe(false);
+  });
+});
+
+describe("ordering of SUBSCRIBE and what follows it", () => {
+  test("a PUBLISH right behind a SUBSCRIBE in the same chunk waits for the binding: SUBACK first, then the PUBACK and the client's own message", async () => {
+    const world = new TestWorld();
+    const client = await world.connected();
+    const subscribe = encodePacket(
+      { type: PacketType.Subscribe, packetId: 1, subscriptions: [{ topicFilter: "own/topic", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] },
+      4,
+    );
+    const publish = encodePacket({ type: PacketType.Publish, topic: "own/topic", payload: new TextEncoder().encode("hello"), qos: 1, retain: false, dup: false, packetId: 2 }, 4);
+    const chunk = new Uint8Array(subscribe.length + publish.length);
+    chunk.set(subscribe, 0);
+    chunk.set(publish, subscribe.length);
+    client.sendBytes(chunk);
+    for (let i = 0; i < 5; i++) await settle();
+    const types = client.packets().map((p) => p.type);
+    // The delivery may overtake the PUBACK (RabbitMQ routes before it confirms): both orders are fine.
+    expect(types[0]).toBe(PacketType.Suback);
+    expect(types.slice(1).sort()).toEqual([PacketType.Publish, PacketType.Puback]);
   });
 });
