@@ -130,6 +130,46 @@ describe("TCP listener and socket transport", () => {
     client.destroy();
   });
 
+  test("reading paused by the owner stays paused after our own backpressure drains", async () => {
+    let transportRef: SocketTransport | undefined;
+    let chunksSeen = 0;
+    let drained = 0;
+    const chunk = new Uint8Array(8192).fill(7);
+    const { port } = start((transport) => {
+      transportRef = transport;
+      return {
+        onData() {
+          chunksSeen++;
+          if (chunksSeen > 1) return;
+          // The owner stops reading (e.g. too many unconfirmed PUBLISHes), then floods the client.
+          transport.pauseReading();
+          for (let i = 0; i < 512; i++) if (!transport.write(chunk)) break;
+        },
+        onDrain() {
+          drained++;
+        },
+        onClose() {},
+      };
+    });
+    const client = await connectClient(port);
+    client.pause();
+    client.write("go");
+    for (let i = 0; i < 200 && (transportRef === undefined || transportRef.bufferedBytes <= HIGH_WATER_BYTES); i++) await Bun.sleep(5);
+    expect(transportRef!.bufferedBytes).toBeGreaterThan(HIGH_WATER_BYTES);
+    client.on("data", () => {});
+    client.resume();
+    for (let i = 0; i < 200 && drained === 0; i++) await Bun.sleep(10);
+    expect(drained).toBeGreaterThan(0);
+    // Our backpressure is gone, the owner's pause is not: nothing new is read.
+    client.write("more");
+    await Bun.sleep(100);
+    expect(chunksSeen).toBe(1);
+    transportRef!.resumeReading();
+    for (let i = 0; i < 100 && chunksSeen === 1; i++) await Bun.sleep(10);
+    expect(chunksSeen).toBe(2);
+    client.destroy();
+  });
+
   test("close() sends what was queued before closing", async () => {
     const { port } = start((transport) => ({
       onData() {

@@ -2,9 +2,9 @@
  * Turns a Bun `ServerWebSocket` into the `Transport` a protocol `Connection` writes to, so MQTT
  * over WebSocket runs the very same state machine as TCP and TLS.
  *
- * Writes are batched like SocketTransport's: everything a connection writes during one turn of
- * the event loop goes out as ONE binary WebSocket message (MQTT allows any number of packets per
- * message [MQTT-6.0.0-2]), from a pooled buffer that goes back to the pool after the send.
+ * Writes are batched per event-loop turn like SocketTransport's (write-batch.ts): everything a
+ * connection writes during one turn goes out as ONE binary WebSocket message (MQTT allows any
+ * number of packets per message [MQTT-6.0.0-2]).
  *
  * Backpressure: Bun keeps what the socket did not take (`getBufferedAmount()`); once that passes
  * HIGH_WATER_BYTES, `write()` returns false and reading from the client pauses (`ws.pause()`),
@@ -12,29 +12,17 @@
  * onDrain runs. Bun's own backpressure limit is off (a send past it would drop bytes from the
  * middle of the MQTT stream); this high-water mark is what bounds the buffer.
  *
- * Invariants: bytes reach the socket in `write()` order; a batch buffer is owned by at most one
- * transport at a time; after close nothing is sent.
+ * Invariants: bytes reach the socket in `write()` order; after close nothing is sent.
  */
 import type { ServerWebSocket } from "bun";
 import type { Transport } from "../protocol/index.ts";
 import type { TransportEvents } from "./socket-transport.ts";
+import { WriteBatch } from "./write-batch.ts";
 
 /** Above this many unsent bytes the client counts as not reading. */
 export const WS_HIGH_WATER_BYTES = 64 * 1024;
 /** Below this, a congested connection may produce again. */
 export const WS_LOW_WATER_BYTES = 16 * 1024;
-const BATCH_BUFFER_BYTES = 16 * 1024;
-const MAX_FREE_BUFFERS = 64;
-
-const freeBuffers: Uint8Array[] = [];
-const dirty: WebSocketTransport[] = [];
-let flushQueued = false;
-
-function flushDirty(): void {
-  flushQueued = false;
-  for (let i = 0; i < dirty.length; i++) dirty[i]!.flushBatch();
-  dirty.length = 0;
-}
 
 /** Close codes of RFC 6455 §7.4.1 the listener uses. */
 export const WsCloseCode = {
@@ -46,8 +34,10 @@ export const WsCloseCode = {
 } as const;
 
 export class WebSocketTransport implements Transport {
-  private batch: Uint8Array | undefined;
-  private batchLength = 0;
+  /** This turn's writes, sent as one binary message. */
+  private readonly batch = new WriteBatch((bytes) => {
+    if (!this.closed) this.send(bytes);
+  });
   private congested = false;
   private readingPausedByUs = false;
   private readingPausedByOwner = false;
@@ -64,33 +54,8 @@ export class WebSocketTransport implements Transport {
 
   write(bytes: Uint8Array): boolean {
     if (this.closed) return false;
-    if (this.batch !== undefined && this.batchLength + bytes.length > this.batch.length) this.flushBatch();
-    if (bytes.length > BATCH_BUFFER_BYTES) {
-      this.send(bytes);
-    } else {
-      if (this.batch === undefined) {
-        this.batch = freeBuffers.pop() ?? new Uint8Array(BATCH_BUFFER_BYTES);
-        this.batchLength = 0;
-        dirty.push(this);
-        if (!flushQueued) {
-          flushQueued = true;
-          queueMicrotask(flushDirty);
-        }
-      }
-      this.batch.set(bytes, this.batchLength);
-      this.batchLength += bytes.length;
-    }
+    this.batch.add(bytes);
     return !this.congested;
-  }
-
-  /** Sends this turn's batch as one binary message. */
-  flushBatch(): void {
-    const batch = this.batch;
-    if (batch === undefined) return;
-    this.batch = undefined;
-    if (this.batchLength > 0 && !this.closed) this.send(batch.subarray(0, this.batchLength));
-    this.batchLength = 0;
-    if (freeBuffers.length < MAX_FREE_BUFFERS) freeBuffers.push(batch);
   }
 
   private send(bytes: Uint8Array): void {
@@ -135,7 +100,7 @@ export class WebSocketTransport implements Transport {
   /** Sends what is queued, then a Close frame (1000 unless told otherwise). */
   close(code: number = WsCloseCode.Normal, reason = ""): void {
     if (this.closed) return;
-    this.flushBatch();
+    this.batch.flush();
     this.closed = true;
     this.ws.close(code, reason);
   }
@@ -154,6 +119,6 @@ export class WebSocketTransport implements Transport {
 
   /** Bytes written but not yet taken by the socket. */
   get bufferedBytes(): number {
-    return this.batchLength + (this.closed ? 0 : this.ws.getBufferedAmount());
+    return this.batch.pendingBytes + (this.closed ? 0 : this.ws.getBufferedAmount());
   }
 }
