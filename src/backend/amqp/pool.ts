@@ -39,8 +39,10 @@
  */
 import amqp from "amqplib";
 import { createHash } from "node:crypto";
+import type { Duplex } from "node:stream";
 import type { BackendError, BackendStats, BrokerConnectionStats } from "../backend.ts";
 import type { Logger } from "../../log.ts";
+import { coalesceWrites } from "./coalesce-writes.ts";
 import { fromConnectError } from "./errors.ts";
 import { PooledConnection, type ConnectionOwner, type ConnectionRole } from "./pooled-connection.ts";
 import { UserConnections, type Acquired } from "./user-connections.ts";
@@ -266,6 +268,8 @@ export class ConnectionPool {
           clientProperties: { connection_name: `rabbitmq-mqtt ${login.vhost}/${login.username}` },
         },
       );
+      // One socket write per event-loop turn instead of one per frame (coalesce-writes.ts).
+      coalesceWrites((model as unknown as { connection: { stream: Duplex } }).connection.stream);
       this.backoffMs = 0;
       this.lastUnavailable = undefined;
       return { ok: true, model };
