@@ -25,6 +25,8 @@ interface RunRecord {
   wallMs: number;
   generatorCpuMs: number;
   endpointCpuMs: number;
+  /** The same split by process (adapter and rabbitmq for the adapter endpoint). */
+  endpointCpuByProcessMs?: Record<string, number>;
 }
 
 const { values } = parseArgs({
@@ -88,7 +90,7 @@ if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ versi
 async function runOnce(scenario: Scenario, endpoint: Endpoint, round: number): Promise<RunRecord> {
   const runId = `b${Date.now().toString(36)}${round}${endpoint.name.slice(0, 1)}`;
   const cpuBefore = process.cpuUsage();
-  const endpointBefore = endpointCpuMs(endpoint);
+  const endpointBefore = endpointCpuByProcess(endpoint);
   const start = performance.now();
   const record: RunRecord = { scenario: scenario.name, endpoint: endpoint.name, round, wallMs: 0, generatorCpuMs: 0, endpointCpuMs: 0 };
   try {
@@ -99,27 +101,31 @@ async function runOnce(scenario: Scenario, endpoint: Endpoint, round: number): P
   record.wallMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuBefore);
   record.generatorCpuMs = (cpu.user + cpu.system) / 1000;
-  record.endpointCpuMs = endpointCpuMs(endpoint) - endpointBefore;
+  const endpointAfter = endpointCpuByProcess(endpoint);
+  record.endpointCpuByProcessMs = Object.fromEntries(Object.entries(endpointAfter).map(([label, ms]) => [label, ms - (endpointBefore[label] ?? 0)]));
+  record.endpointCpuMs = Object.values(record.endpointCpuByProcessMs).reduce((a, b) => a + b, 0);
   return record;
 }
 
-/** utime+stime of the endpoint's processes, ms (clock ticks are 100 Hz on Linux). */
-function endpointCpuMs(endpoint: Endpoint): number {
-  let ticks = 0;
-  for (const { pid } of endpoint.memoryPids()) {
+/** utime+stime of each of the endpoint's processes by label, ms (clock ticks are 100 Hz on Linux). */
+function endpointCpuByProcess(endpoint: Endpoint): Record<string, number> {
+  const byLabel: Record<string, number> = {};
+  for (const { label, pid } of endpoint.memoryPids()) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
+      byLabel[label] = (Number(fields[11]) + Number(fields[12])) * 10;
     } catch {
-      // gone
+      byLabel[label] = 0; // gone
     }
   }
-  return ticks * 10;
+  return byLabel;
 }
 
 function formatRecord(record: RunRecord): string {
-  const cpu = `gen cpu ${Math.round(record.generatorCpuMs)} ms/${Math.round(record.wallMs)} ms wall, endpoint cpu ${Math.round(record.endpointCpuMs)} ms`;
+  const split = Object.entries(record.endpointCpuByProcessMs ?? {});
+  const perProcess = split.length > 1 ? ` (${split.map(([label, ms]) => `${label} ${Math.round(ms)}`).join(", ")})` : "";
+  const cpu = `gen cpu ${Math.round(record.generatorCpuMs)} ms/${Math.round(record.wallMs)} ms wall, endpoint cpu ${Math.round(record.endpointCpuMs)} ms${perProcess}`;
   if (record.result === undefined) return `ERROR ${record.error} (${cpu})`;
   const metrics = Object.entries(record.result.metrics).map(([key, value]) => `${key}=${format(value)}`);
   const c = record.result.counts;

@@ -94,7 +94,18 @@ export async function startEndpoints(names: EndpointName[], log: (line: string) 
           "",
         ].join("\n"),
       );
-      const child = spawnLogged(binary, ["start", "--config", conf], baseDir, "adapter.log");
+      // BENCH_ADAPTER_CPU_PROF=DIR: run the adapter from source under `bun --cpu-prof` (markdown
+      // profile written to DIR when it stops) instead of the compiled binary.
+      const profileDir = process.env.BENCH_ADAPTER_CPU_PROF;
+      const child =
+        profileDir === undefined || profileDir === ""
+          ? spawnLogged(binary, ["start", "--config", conf], baseDir, "adapter.log")
+          : spawnLogged(
+              join(REPO_ROOT, "node_modules/.bin/bun"),
+              ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`, join(REPO_ROOT, "src/cli/main.ts"), "start", "--config", conf],
+              baseDir,
+              "adapter.log",
+            );
       children.push(child);
       await waitForTcp(port, 30_000, "the adapter", child);
       const pid = child.pid!;
