@@ -87,6 +87,7 @@ function createBackend(config: AdapterConfig, log: Logger): Backend {
     // null = never expires: the queue gets no x-expires at all.
     subscriptionTtlMs: config.subscriptionTtlMs,
     durableQueueType: config.durableQueueType,
+    qos0Fanout: config.qos0Fanout,
     prefetch: config.prefetch,
     authCacheTtlMs: config.authCacheTtlMs,
     log: log.child("amqp"),

@@ -102,6 +102,8 @@ export interface AdapterConfig {
   /** Sparkplug B: `spAv1.0`/`spBv1.0` keep their dot in routing keys. */
   sparkplug: boolean;
   durableQueueType: "classic" | "quorum";
+  /** Clean-session QoS 0 subscriptions: one shared queue fanned out locally, or a queue per session. */
+  qos0Fanout: "shared" | "per_session";
   topicAliasMaximum: number;
   /** Largest packet accepted once a client is authenticated. */
   maxPacketSizeBytes: number;

@@ -27,6 +27,11 @@ export interface AmqpBackendOptions {
    * `x-queue-type = quorum`, RabbitMQ 3.10 supports x-expires on them). Default classic.
    */
   durableQueueType?: "classic" | "quorum";
+  /**
+   * `adapter.qos0_fanout`: clean-session QoS 0 subscriptions bind one shared queue per (vhost,
+   * user) that this process fans out (qos0-fanout.ts), or the session's own queue. Default shared.
+   */
+  qos0Fanout?: "shared" | "per_session";
   /** `mqtt.prefetch`: unacked deliveries per session (basic.qos per consumer). */
   prefetch: number;
   /** How long a successful login is reused without asking RabbitMQ again (0 = always ask). */
