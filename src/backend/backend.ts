@@ -100,6 +100,12 @@ export interface Delivery {
   messageQos: QoS;
   /** The broker's `redelivered` flag: an earlier attempt may have reached the client. */
   redelivered: boolean;
+  /**
+   * Nothing holds this delivery for the client (no ack, no prefetch window: a shared QoS 0
+   * fan-out): if the client cannot take it now (its socket is backed up) it is dropped, not
+   * queued. Absent = false.
+   */
+  droppable?: boolean;
 }
 
 /** Identifies one unsettled delivery; only the backend looks inside. */

@@ -31,6 +31,8 @@ export class AdapterMetrics implements ProtocolMetrics {
   /** Connections closed, by ReasonCode / CloseReason (index = the code). */
   readonly connectionsClosed = new Float64Array(MAX_CLOSE_REASON + 1);
   connectionsOpened = 0;
+  /** Shared-fan-out QoS 0 deliveries not written because the client's socket was backed up. */
+  qos0MessagesDropped = 0;
   /** QoS 1 PUBLISH read → PUBACK written, ms. */
   readonly pubackLatencyMs = new Histogram(PUBACK_LATENCY_BOUNDS_MS);
 
@@ -50,6 +52,10 @@ export class AdapterMetrics implements ProtocolMetrics {
 
   messageDelivered(qos: QoS): void {
     this.messagesDelivered[qos]! += 1;
+  }
+
+  qos0MessageDropped(): void {
+    this.qos0MessagesDropped++;
   }
 
   pubackLatency(latencyMs: number): void {

@@ -66,6 +66,9 @@ export function renderMetrics(metrics: AdapterMetrics, gauges: RuntimeGauges): s
   out.family(`${p}messages_delivered_total`, "counter", "Messages written to MQTT clients, by the QoS they were delivered with");
   for (const qos of [0, 1, 2]) out.sample(`${p}messages_delivered_total`, { qos: QOS_LABELS[qos]! }, metrics.messagesDelivered[qos]!);
 
+  out.family(`${p}qos0_messages_dropped_total`, "counter", "QoS 0 messages of the shared fan-out (adapter.qos0_fanout = shared) not written to a client whose socket was backed up");
+  out.sample(`${p}qos0_messages_dropped_total`, undefined, metrics.qos0MessagesDropped);
+
   const latency = metrics.pubackLatencyMs;
   out.family(`${p}puback_latency_seconds`, "histogram", "Time from reading a QoS 1 PUBLISH to writing its PUBACK (includes RabbitMQ's publisher confirm)");
   out.histogram(`${p}puback_latency_seconds`, undefined, latency.upperBounds, latency.cumulative(), latency.sum, 0.001);

@@ -15,7 +15,9 @@
  *
  * QoS 0: written, then settled at once, or on the transport's drain when it is over its
  * high-water mark: unsettled deliveries hold the broker's prefetch window, and that is the flow
- * control towards a slow client (no buffer of ours grows).
+ * control towards a slow client (no buffer of ours grows). A `droppable` delivery (the shared
+ * QoS 0 fan-out: no window holds it) is dropped instead while the transport is over its
+ * high-water mark, and counted (`qos0MessageDropped`): at most once, as QoS 0 allows.
  * QoS 1: written with a fresh packet id and DUP = the broker's redelivered flag; settled when the
  * client's PUBACK arrives, so a message is acked to RabbitMQ only once the client has it.
  * QoS 2: PUBLISH → PUBREC → our PUBREL → PUBCOMP, settled (acked to RabbitMQ) at PUBCOMP. If the
@@ -65,6 +67,8 @@ export class Deliveries {
   private settleOnDrain: DeliveryTag[] = [];
   /** Retained messages (QoS 1 and 2) in `inflight`. */
   private retainedInflight = 0;
+  /** A delivery's write found the transport over its high-water mark; cleared by its drain. */
+  private congested = false;
 
   constructor(
     private readonly context: ConnectionContext,
@@ -106,15 +110,21 @@ export class Deliveries {
       log.debug(`delivering QoS ${qos} to ${JSON.stringify(delivery.topic)}: ${formatPayloadForDebug(delivery.payload)}`);
     }
     if (qos === 0) {
+      if (delivery.droppable === true && this.congested) {
+        context.metrics.qos0MessageDropped();
+        return;
+      }
       // DUP must be 0 at QoS 0 [MQTT-3.3.1-2]; retain is 0 for a subscriber that was there [MQTT-3.3.1-9].
       const below = context.send({ type: PacketType.Publish, topic: delivery.topic, payload: delivery.payload, qos: 0, retain: false, dup: false });
+      if (!below) this.congested = true;
+      if (delivery.droppable === true) return; // nothing to settle
       if (below && this.settleOnDrain.length === 0) session.settle(delivery.tag);
       else this.settleOnDrain.push(delivery.tag);
       return;
     }
     const packetId = this.allocate({ state: qos === 1 ? "awaiting-puback" : "awaiting-pubrec", tag: delivery.tag, retained: false });
     if (packetId === undefined) return;
-    context.send({
+    this.congested ||= !context.send({
       type: PacketType.Publish,
       topic: delivery.topic,
       payload: delivery.payload,
@@ -178,6 +188,7 @@ export class Deliveries {
 
   /** The transport drained: settle the QoS 0 deliveries written while it was full. */
   onDrain(): void {
+    this.congested = false;
     if (this.settleOnDrain.length === 0) return;
     const tags = this.settleOnDrain;
     this.settleOnDrain = [];

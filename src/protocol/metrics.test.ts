@@ -19,6 +19,9 @@ class RecordingMetrics implements ProtocolMetrics {
   messageDelivered(qos: QoS): void {
     this.calls.push(`delivered ${qos}`);
   }
+  qos0MessageDropped(): void {
+    this.calls.push("dropped 0");
+  }
   pubackLatency(latencyMs: number): void {
     this.latenciesMs.push(latencyMs);
     this.calls.push("puback latency");

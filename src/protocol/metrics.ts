@@ -29,6 +29,8 @@ export interface ProtocolMetrics {
   messagePublished(qos: QoS): void;
   /** A PUBLISH was written to a client (a broker delivery or a retained message). */
   messageDelivered(qos: QoS): void;
+  /** A droppable QoS 0 delivery (shared fan-out) was not written: the client's socket was backed up. */
+  qos0MessageDropped(): void;
   /** Time from a QoS 1 PUBLISH being read to its PUBACK being written, ms. */
   pubackLatency(latencyMs: number): void;
   /** A socket was accepted and a Connection made for it. */
@@ -43,6 +45,7 @@ export const NO_METRICS: ProtocolMetrics = {
   packetSent() {},
   messagePublished() {},
   messageDelivered() {},
+  qos0MessageDropped() {},
   pubackLatency() {},
   connectionOpened() {},
   connectionClosed() {},

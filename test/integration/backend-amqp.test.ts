@@ -112,7 +112,7 @@ describe("session queues as RabbitMQ shows them", () => {
     const sticky = await open(backend, { cleanSession: false });
     const clean = await open(backend, { cleanSession: true });
     await sticky.session.subscribe([{ filter: uniqueName("t"), qos: 1 }]);
-    await clean.session.subscribe([{ filter: uniqueName("t"), qos: 0 }]);
+    await clean.session.subscribe([{ filter: uniqueName("t"), qos: 1 }]);
     const rows = await listQueues();
     expect(rows.find((r) => r.name === `mqtt-subscription-${sticky.request.clientId}qos1`)).toEqual({
       name: `mqtt-subscription-${sticky.request.clientId}qos1`,
@@ -133,7 +133,7 @@ describe("session queues as RabbitMQ shows them", () => {
     const sticky = await open(backend, { cleanSession: false });
     const clean = await open(backend, { cleanSession: true });
     await sticky.session.subscribe([{ filter: uniqueName("t"), qos: 1 }]);
-    await clean.session.subscribe([{ filter: uniqueName("t"), qos: 0 }]);
+    await clean.session.subscribe([{ filter: uniqueName("t"), qos: 1 }]);
     type TypedRow = { name: string; type: string; durable: boolean };
     const rows = await rabbitmqctlJson<TypedRow[]>("list_queues", "-p", "/", "name", "type", "durable");
     expect(rows.find((r) => r.name === `mqtt-subscription-${sticky.request.clientId}qos1`)).toEqual({

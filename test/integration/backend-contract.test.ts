@@ -286,7 +286,7 @@ function backendContract(makeWorld: () => Promise<World>) {
       const clean = await open(backend, { clientId, cleanSession: true });
       expect(clean.sessionPresent).toBe(false);
       expect(await world.queue("/", `mqtt-subscription-${clientId}qos1`)).toBeUndefined();
-      await clean.session.subscribe([{ filter: uniqueName("t"), qos: 0 }]);
+      await clean.session.subscribe([{ filter: uniqueName("t"), qos: 1 }]);
       expect(await world.queue("/", `mqtt-subscription-${clientId}qos1`)).toMatchObject({ durable: false, autoDelete: true });
       await clean.session.close({ clean: true });
       expect(await world.queue("/", `mqtt-subscription-${clientId}qos1`)).toBeUndefined();
@@ -380,7 +380,7 @@ function backendContract(makeWorld: () => Promise<World>) {
       await waitFor("first delivery", () => other.deliveries.length === 1);
 
       const victim = await open(backend, { username: user, password: "pw", clientId: victimId });
-      const results = await victim.session.subscribe([{ filter: `${level}/a`, qos: 1 }, { filter: `${level}/b`, qos: 0 }]);
+      const results = await victim.session.subscribe([{ filter: `${level}/a`, qos: 1 }, { filter: `${level}/b`, qos: 2 }]);
       expect(results).toMatchObject([
         { ok: false, error: { kind: "not-authorised", amqpReplyCode: 403 } },
         { ok: false, error: { kind: "not-authorised", amqpReplyCode: 403 } },

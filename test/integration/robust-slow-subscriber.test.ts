@@ -19,7 +19,9 @@ const PREFETCH = 10;
 
 let adapter: TestAdapter;
 beforeAll(async () => {
-  adapter = await startAdapter({ prefetch: PREFETCH });
+  // A queue per session: its prefetch window is the flow control pinned here (the shared QoS 0
+  // fan-out drops for a slow client instead: qos0-fanout tests).
+  adapter = await startAdapter({ prefetch: PREFETCH, qos0Fanout: "per_session" });
 });
 afterAll(async () => {
   await adapter?.stop();

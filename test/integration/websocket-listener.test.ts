@@ -244,6 +244,9 @@ describe("backpressure over WebSocket", () => {
     const PAYLOAD_BYTES = 8 * 1024;
     const id = uniqueName("slowws");
     const topic = `${uniqueName("ws")}/flood`;
+    // A queue per session: its prefetch window is the flow control pinned here (the shared QoS 0
+    // fan-out drops for a slow client instead: qos0-fanout tests).
+    const web = await startWebAdapter({}, { qos0Fanout: "per_session" });
     const ws = await openRaw(web.wsPort);
     const publisher = await connectMqttJs(`ws://127.0.0.1:${web.wsPort}/ws`, { clientId: uniqueName("flood") });
     try {
@@ -276,6 +279,7 @@ describe("backpressure over WebSocket", () => {
     } finally {
       ws.end();
       await endAll(publisher);
+      await web.adapter.stop();
     }
   }, 60_000);
 });

@@ -8,10 +8,10 @@
 import type { Backend, BackendError, BackendStats, ConnectOutcome, ConnectRequest, SessionEvents } from "../backend.ts";
 import type { Logger } from "../../log.ts";
 import { checkShortString, sessionQueueName } from "./naming.ts";
-import type { OpsLease } from "./ops-channels.ts";
+import { probeRead, type OpsLease } from "./ops-channels.ts";
 import { ConnectionPool, type ExternalCredentials, type Login } from "./pool.ts";
 import type { ConnectionRole, PooledConnection } from "./pooled-connection.ts";
-import { AmqpBackendSession, probeRead } from "./session.ts";
+import { AmqpBackendSession } from "./session.ts";
 import type { UserConnections } from "./user-connections.ts";
 
 /** Constructor options: plain values, mapped from the config in server.ts. */
@@ -147,6 +147,7 @@ export class AmqpBackend implements Backend {
         exchange: this.options.exchange,
         subscriptionTtlMs: this.options.subscriptionTtlMs,
         durableQueueType: this.options.durableQueueType ?? "classic",
+        qos0Fanout: this.options.qos0Fanout ?? "shared",
       },
       events,
     );

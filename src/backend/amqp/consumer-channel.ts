@@ -39,6 +39,8 @@ export class DeliveryTagRef {
 /** One session's consumer registration. */
 export interface ConsumerRegistration {
   queue: string;
+  /** Consume without acks (basic.consume no-ack): the broker forgets a message once sent. */
+  noAck?: boolean;
   onMessage(message: ConsumeMessage, tag: DeliveryTagRef): void;
   /** The broker cancelled the consumer (queue deleted), or it could not be re-registered. */
   onCancelled(error: BackendError): void;
@@ -92,7 +94,7 @@ export class ConsumerChannel {
       const channel = opened.channel;
       try {
         const ok = await channel.consume(registration.queue, (message) => this.dispatch(registration, channel, message), {
-          noAck: false,
+          noAck: registration.noAck === true,
         });
         if (this.channel !== channel) continue; // replaced meanwhile: register again on the new one
         if (this.cancelledEarly.has(registration)) {

@@ -143,3 +143,16 @@ export class OpsLease {
     if (channel !== undefined && !this.broken) this.pool.giveBack(channel);
   }
 }
+
+/**
+ * Checks read permission on `queue` with basic.get on the session's own ops channel, where a
+ * refusal closes nothing shared. A message it happens to take goes straight back to the head of
+ * the queue (and is then delivered marked redelivered).
+ */
+export async function probeRead(lease: OpsLease, queue: string): Promise<BackendError | undefined> {
+  const probed = await lease.run(async (ch) => {
+    const message = await ch.get(queue, { noAck: false });
+    if (message !== false) ch.reject(message, true);
+  });
+  return probed.ok ? undefined : probed.error;
+}

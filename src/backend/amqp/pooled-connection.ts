@@ -40,6 +40,7 @@ import { ConsumerChannel } from "./consumer-channel.ts";
 import { fromOperationError } from "./errors.ts";
 import { OpsChannels } from "./ops-channels.ts";
 import { PublishChannel } from "./publish-channel.ts";
+import { Qos0Fanout } from "./qos0-fanout.ts";
 
 /** What a connection tells a session attached to it. */
 export interface SessionLink {
@@ -73,6 +74,7 @@ export class PooledConnection {
   role: ConnectionRole | undefined;
   private publishChannel: PublishChannel | undefined;
   private readonly consumerChannels: ConsumerChannel[] = [];
+  private fanout: Qos0Fanout | undefined;
   private brokerBlocked = false;
   private blockedNow = false;
   private lastError: unknown;
@@ -126,6 +128,12 @@ export class PooledConnection {
       (message) => this.log.warning(`${message} on AMQP connection ${this.name}`),
     );
     return this.publishChannel;
+  }
+
+  /** The shared QoS 0 fan-out of this (consume) connection, made at first use (qos0-fanout.ts). */
+  qos0Fanout(exchange: string): Qos0Fanout {
+    this.fanout ??= new Qos0Fanout(this, exchange);
+    return this.fanout;
   }
 
   /** The consumer channel a new consumer should use: the least loaded, or a new one (opened lazily). */

@@ -21,9 +21,12 @@
  * - clean: any leftover is deleted at connect; the queue made at the first SUBSCRIBE is
  *   non-durable and auto-delete with `x-expires` as a safety net, and deleted at close.
  *
- * Clean-session QoS 0 subscribers get a queue of their own too (no local fan-out from a shared
- * queue yet): simpler, exactly the plugin's semantics, and the queue is what gives them a
- * prefetch window; the shared-queue optimisation is issue 8's to measure.
+ * Clean-session QoS 0 subscriptions (with `adapter.qos0_fanout = shared`, the default) bind the
+ * user's shared fan-out queue instead (qos0-fanout.ts: why, and what it costs a slow client), so
+ * a clean client that only subscribes at QoS 0 has no queue of its own. `placement` says where
+ * each binding key is bound; a key moves when it is subscribed again at another QoS (bound in its
+ * new place first, then unbound from the old one). If the fan-out queue cannot be made (e.g. no
+ * permission to declare it), the session's own queue is used, as with `per_session`.
  *
  * Read-permission probe: basic.consume runs on the SHARED consumer channel, where a refusal would
  * close the channel for every session on it (and, since a closed channel drops its consumers,
@@ -45,19 +48,22 @@ import type { ConsumeMessage, Options } from "amqplib";
 import type {
   BackendError,
   BackendSession,
+  Delivery,
   DeliveryTag,
   OutboundMessage,
   SessionEvents,
   SubscribeRequest,
   SubscribeResult,
 } from "../backend.ts";
+import { bindingMatches, splitWords, type BindingWords } from "./binding-match.ts";
 import { DeliveryTagRef, type ConsumerChannel, type ConsumerRegistration } from "./consumer-channel.ts";
 import { HEADER_DUP, HEADER_PUBLISH_QOS, messageQosFromHeaders } from "./headers.ts";
 import { checkShortString, fromRoutingKey, toBindingKey, toRoutingKey } from "./naming.ts";
-import type { OpsLease } from "./ops-channels.ts";
+import { probeRead, type OpsLease } from "./ops-channels.ts";
 import type { Login } from "./pool.ts";
 import type { PooledConnection } from "./pooled-connection.ts";
 import type { PublishEntry } from "./publish-channel.ts";
+import type { FanoutMember, Qos0Fanout } from "./qos0-fanout.ts";
 import { SessionConnections, type ConnectionUser } from "./session-connections.ts";
 import type { UserConnections } from "./user-connections.ts";
 
@@ -67,6 +73,8 @@ export interface AmqpSessionSettings {
   subscriptionTtlMs: number | null;
   /** Type of a persistent session's queue (clean sessions' queues are always classic, auto-delete). */
   durableQueueType: "classic" | "quorum";
+  /** Clean-session QoS 0 subscriptions: the user's shared fan-out queue, or the session's own. */
+  qos0Fanout: "shared" | "per_session";
 }
 
 /** queue.declare arguments of a session queue, as the plugin declares them. */
@@ -89,7 +97,7 @@ const PUBLISH_OPTIONS: Options.Publish[][] = [0, 1, 2].map((qos) =>
 
 const RESOLVED = Promise.resolve(undefined);
 
-export class AmqpBackendSession implements BackendSession, ConnectionUser {
+export class AmqpBackendSession implements BackendSession, ConnectionUser, FanoutMember {
   /** "exists" once found at connect or declared by us (the queue may still expire or be deleted). */
   private queueExists: boolean;
   private registration: ConsumerRegistration | undefined;
@@ -101,6 +109,14 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
   private closed = false;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly connections: SessionConnections;
+  /** Where each binding key of this session is bound: its own queue or the shared fan-out. */
+  private readonly placement = new Map<string, "own" | "shared">();
+  /** The own-queue binding keys, split, for `receivesOnOwnQueue`. */
+  private ownWords: BindingWords[] = [];
+  /** The fan-out our shared keys are bound on (that of our consume connection). */
+  private fanout: Qos0Fanout | undefined;
+  /** The fan-out queue could not be made for us: use the own queue from now on. */
+  private fanoutRefused = false;
 
   constructor(
     user: UserConnections,
@@ -188,26 +204,56 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
       if (this.ended !== undefined) return failAll(this.ended);
       const consuming = await this.connections.consume();
       if (!consuming.ok) return failAll(consuming.error);
-      const lease = consuming.connection.ops.lease();
-      let results: SubscribeResult[];
+      const { connection } = consuming;
+      const lease = connection.ops.lease();
+      const results: SubscribeResult[] = [];
+      /** Undefined until the own queue is needed; then ok, or why it cannot be used. */
+      let ownQueue: { ok: true } | { ok: false; error: BackendError } | undefined;
+      let ownBound = false;
       try {
-        const prepared = await this.prepareQueue(lease);
-        if (prepared !== undefined) return failAll(prepared);
-        results = [];
-        for (const { filter } of requests) {
+        for (const { filter, qos } of requests) {
           const bindingKey = toBindingKey(filter);
           const tooLong = checkShortString(bindingKey, `binding key for filter "${filter}"`);
           if (tooLong !== undefined) {
             results.push({ ok: false, error: tooLong });
             continue;
           }
+          if (this.wantsShared(qos)) {
+            const fanout = connection.qos0Fanout(this.settings.exchange);
+            const failure = await fanout.add(this, bindingKey, lease);
+            if (failure === undefined) {
+              this.fanout = fanout;
+              if (this.place(bindingKey, "shared") === "own") await lease.run((ch) => ch.unbindQueue(this.queueName, this.settings.exchange, bindingKey));
+              results.push({ ok: true });
+              continue;
+            }
+            if (failure.stage === "bind") {
+              results.push({ ok: false, error: failure.error });
+              continue;
+            }
+            this.fanoutRefused = true; // no fan-out queue for this user: our own queue it is
+          }
+          if (ownQueue === undefined) {
+            const refused = await this.prepareQueue(lease);
+            ownQueue = refused === undefined ? { ok: true } : { ok: false, error: refused };
+          }
+          if (!ownQueue.ok) {
+            results.push({ ok: false, error: ownQueue.error });
+            continue;
+          }
           const bound = await lease.run((ch) => ch.bindQueue(this.queueName, this.settings.exchange, bindingKey));
-          results.push(bound.ok ? { ok: true } : { ok: false, error: bound.error });
+          if (!bound.ok) {
+            results.push({ ok: false, error: bound.error });
+            continue;
+          }
+          ownBound = true;
+          if (this.place(bindingKey, "own") === "shared") this.fanout?.remove(this, bindingKey);
+          results.push({ ok: true });
         }
       } finally {
         lease.release();
       }
-      if (this.registration === undefined && results.some((r) => r.ok)) {
+      if (this.registration === undefined && ownBound) {
         const refused = await this.startConsumer();
         if (refused !== undefined) return failAll(refused);
       }
@@ -218,14 +264,20 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
   unsubscribe(filters: string[]): Promise<BackendError | undefined> {
     return this.serial(async () => {
       if (this.ended !== undefined) return this.ended;
-      if (!this.queueExists) return undefined; // nothing was ever bound
+      const ownKeys: string[] = [];
+      for (const filter of filters) {
+        const bindingKey = toBindingKey(filter);
+        if (checkShortString(bindingKey, "binding key") !== undefined) continue; // never bound
+        // Unknown placement: a persistent session's binding from an earlier connection (own queue).
+        if (this.place(bindingKey, undefined) === "shared") this.fanout?.remove(this, bindingKey);
+        else ownKeys.push(bindingKey);
+      }
+      if (!this.queueExists || ownKeys.length === 0) return undefined; // nothing was ever bound there
       const consuming = await this.connections.consume();
       if (!consuming.ok) return consuming.error;
       const lease = consuming.connection.ops.lease();
       try {
-        for (const filter of filters) {
-          const bindingKey = toBindingKey(filter);
-          if (checkShortString(bindingKey, "binding key") !== undefined) continue; // never bound
+        for (const bindingKey of ownKeys) {
           const unbound = await lease.run((ch) => ch.unbindQueue(this.queueName, this.settings.exchange, bindingKey));
           if (!unbound.ok) return unbound.error;
         }
@@ -234,6 +286,22 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
         lease.release();
       }
     });
+  }
+
+  /** FanoutMember: a message from the user's shared QoS 0 queue. */
+  deliverShared(delivery: Delivery): void {
+    if (this.ended === undefined) this.events.deliver(delivery);
+  }
+
+  /** FanoutMember: whether one of our own queue's bindings routes `routingWords` there too. */
+  receivesOnOwnQueue(routingWords: readonly string[]): boolean {
+    for (const words of this.ownWords) if (bindingMatches(words, routingWords)) return true;
+    return false;
+  }
+
+  /** FanoutMember: the shared queue is gone, and with it our QoS 0 subscriptions. */
+  fanoutLost(error: BackendError): void {
+    this.lost(error);
   }
 
   settle(tag: DeliveryTag): void {
@@ -246,6 +314,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
     this.closed = true;
     this.ended ??= { kind: "unavailable", message: "the session was closed" };
     this.connections.detachAll();
+    this.leaveFanout();
     await this.serial(async () => {
       await this.stopConsumer();
       // A clean session's queue exists only if it subscribed, which acquired the consume connection.
@@ -265,6 +334,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
     if (this.ended !== undefined) return;
     this.ended = error;
     this.connections.detachAll();
+    this.leaveFanout();
     if (this.connections.consumeConnection?.dead === undefined) void this.serial(() => this.stopConsumer());
     this.events.lost(error);
   }
@@ -272,6 +342,36 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
   /** SessionLink: the user's publish connection is blocked (connection.blocked, or its write buffer full), or clear again. */
   publishBlocked(blocked: boolean): void {
     if (this.ended === undefined) this.events.publishBlocked(blocked);
+  }
+
+  private wantsShared(qos: number): boolean {
+    return qos === 0 && this.cleanSession && this.settings.qos0Fanout === "shared" && !this.fanoutRefused;
+  }
+
+  /**
+   * Records where `bindingKey` is bound now (undefined: nowhere) and returns where it was; keeps
+   * `ownWords` (and the fan-out's routing, which skips keys our own queue gets) up to date.
+   */
+  private place(bindingKey: string, where: "own" | "shared" | undefined): "own" | "shared" | undefined {
+    const previous = this.placement.get(bindingKey);
+    if (where === undefined) this.placement.delete(bindingKey);
+    else this.placement.set(bindingKey, where);
+    if (previous === "own" || where === "own") {
+      this.ownWords = [];
+      for (const [key, place] of this.placement) if (place === "own") this.ownWords.push(splitWords(key));
+      this.fanout?.invalidate();
+    }
+    return previous;
+  }
+
+  /** Drops our bindings on the shared fan-out (the session ended). */
+  private leaveFanout(): void {
+    const fanout = this.fanout;
+    if (fanout === undefined) return;
+    this.fanout = undefined;
+    const shared: string[] = [];
+    for (const [key, place] of this.placement) if (place === "shared") shared.push(key);
+    fanout.leave(this, shared);
   }
 
   /** Consumes the stored queue found at connect. */
@@ -349,17 +449,4 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser {
     this.chain = run.catch(() => {});
     return run;
   }
-}
-
-/**
- * Checks read permission on `queue` with basic.get on the session's own ops channel, where a
- * refusal closes nothing shared. A message it happens to take goes straight back to the head of
- * the queue (and is then delivered marked redelivered).
- */
-export async function probeRead(lease: OpsLease, queue: string): Promise<BackendError | undefined> {
-  const probed = await lease.run(async (ch) => {
-    const message = await ch.get(queue, { noAck: false });
-    if (message !== false) ch.reject(message, true);
-  });
-  return probed.ok ? undefined : probed.error;
 }

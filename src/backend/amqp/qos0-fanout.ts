@@ -1,0 +1,238 @@
+/**
+ * Shared QoS 0 fan-out (`adapter.qos0_fanout = shared`, the default): the clean-session QoS 0
+ * subscriptions of every client of one (vhost, user) on one consume connection bind ONE queue,
+ * and this process hands each message it receives there to every client whose bindings match.
+ *
+ * Why (issue 8, DESIGN.md "a clean-session QoS 0 subscriber needs no queue of its own if the
+ * adapter can fan out locally"): with a queue per client RabbitMQ enqueues, delivers and takes an
+ * ack for every subscriber of a message, and that — not the adapter — was the bottleneck of the
+ * QoS 0 load benchmark (RabbitMQ's CPU 2-3× the adapter's). Here it routes each message once per
+ * (vhost, user), delivers it without acks (QoS 0 is at most once), and a subscriber costs one
+ * binding only when it is the first for its routing key. RabbitMQ 3.12+ does the same inside its
+ * own plugin (the QoS 0 pseudo-queue).
+ *
+ * The queue: `mqtt-subscription-adapter-fanout-<process token>-<n>` (the plugin's prefix, so
+ * permission patterns written for `mqtt-subscription-.*` cover it), exclusive to the consume
+ * connection, so RabbitMQ deletes it when that connection or this process goes. Declared at the
+ * first shared subscription, read access probed on the subscriber's ops channel (as a session
+ * queue is, session.ts), consumed with no-ack on a shared consumer channel. Permissions are
+ * RabbitMQ's own: every queue.bind runs under the user's connection, so a filter the user may
+ * not read is refused (SUBACK 0x80) exactly as on a session queue.
+ *
+ * Bindings are reference-counted per binding key: the first subscriber of a key binds it, the
+ * last one to leave unbinds it; operations on one key run in order (an unbind and a rebind never
+ * race on different channels). Routing: RabbitMQ's topic rules (binding-match.ts) pick the
+ * members whose keys match the routing key; a member whose own session queue also receives the
+ * routing key (an overlapping QoS 1 subscription) is skipped, so a client gets one copy, from its
+ * queue, at the higher QoS. The member list per routing key is cached until a binding changes.
+ *
+ * What it costs a client: no flow control. A delivery is never held for a slow client (that would
+ * stall every client of the user): a client whose socket is backed up loses QoS 0 messages
+ * (`Delivery.droppable`, counted in `qos0_messages_dropped_total`), as MQTT allows at QoS 0 and as
+ * RabbitMQ 3.12's plugin does (`mailbox_soft_limit`). `adapter.qos0_fanout = per_session` keeps
+ * the queue-per-client behaviour (and its prefetch window) for those who prefer it.
+ *
+ * Invariants: a member is in a key's `members` only after that key's bind succeeded; a key with
+ * no members and no add in flight is unbound (or being unbound) and absent from `keys`; the
+ * routing cache never holds a member list computed before the last membership change.
+ */
+import type { ConsumeMessage } from "amqplib";
+import { randomBytes } from "node:crypto";
+import type { BackendError, Delivery } from "../backend.ts";
+import { bindingMatches, splitWords, type BindingWords } from "./binding-match.ts";
+import type { ConsumerChannel, ConsumerRegistration } from "./consumer-channel.ts";
+import { messageQosFromHeaders } from "./headers.ts";
+import { fromRoutingKey } from "./naming.ts";
+import { probeRead, type OpsLease } from "./ops-channels.ts";
+
+/** What the fan-out needs of a session bound through it. */
+export interface FanoutMember {
+  /** A message for the client (tag `SHARED_DELIVERY_TAG`, droppable). */
+  deliverShared(delivery: Delivery): void;
+  /** Whether the member's own session queue receives this routing key too (then it is skipped here). */
+  receivesOnOwnQueue(routingWords: readonly string[]): boolean;
+  /** The fan-out queue is gone (deleted by an operator, consumer refused): its subscriptions are broken. */
+  fanoutLost(error: BackendError): void;
+}
+
+/** What the fan-out needs of its connection (PooledConnection). */
+export interface FanoutConnection {
+  readonly ops: { lease(): OpsLease };
+  pickConsumerChannel(): ConsumerChannel;
+  readonly dead: BackendError | undefined;
+}
+
+/** A shared delivery needs no settling: every settle() of it is a no-op. */
+export const SHARED_DELIVERY_TAG: object = Object.freeze({ shared: true });
+
+/** Routing keys whose member lists are remembered (a bound on memory, not a tuning knob). */
+const ROUTE_CACHE_MAX = 4096;
+
+/** Names this process's fan-out queues apart from another adapter's on the same RabbitMQ. */
+const PROCESS_TOKEN = randomBytes(4).toString("hex");
+let queueCounter = 0;
+
+export const FANOUT_QUEUE_PREFIX = "mqtt-subscription-adapter-fanout-";
+
+type Failure = { stage: "queue" | "bind"; error: BackendError };
+
+interface KeyState {
+  words: BindingWords;
+  members: Set<FanoutMember>;
+  /** The key's queue.bind (shared by every add waiting for it). */
+  bound: Promise<BackendError | undefined>;
+}
+
+export class Qos0Fanout {
+  readonly queueName = `${FANOUT_QUEUE_PREFIX}${PROCESS_TOKEN}-${++queueCounter}`;
+  private ready: Promise<BackendError | undefined> | undefined;
+  private registration: ConsumerRegistration | undefined;
+  private readonly keys = new Map<string, KeyState>();
+  /** Unbinds in flight per key: a new bind of the key waits for them. */
+  private readonly unbinding = new Map<string, Promise<unknown>>();
+  private readonly routes = new Map<string, FanoutMember[]>();
+  private readonly members = new Set<FanoutMember>();
+
+  constructor(
+    private readonly connection: FanoutConnection,
+    private readonly exchange: string,
+  ) {}
+
+  /**
+   * Binds `bindingKey` for `member` (the queue is made first if needed). A failure says whether
+   * the queue could not be made or consumed (`queue`: use the session's own queue instead) or the
+   * binding was refused (`bind`: a SUBACK failure, as on a session queue).
+   */
+  async add(member: FanoutMember, bindingKey: string, lease: OpsLease): Promise<Failure | undefined> {
+    const queueError = await this.ensureQueue(lease);
+    if (queueError !== undefined) return { stage: "queue", error: queueError };
+    let state = this.keys.get(bindingKey);
+    if (state === undefined) {
+      const previousUnbind = this.unbinding.get(bindingKey);
+      const bound = (async () => {
+        if (previousUnbind !== undefined) await previousUnbind;
+        const result = await lease.run((ch) => ch.bindQueue(this.queueName, this.exchange, bindingKey));
+        return result.ok ? undefined : result.error;
+      })();
+      state = { words: splitWords(bindingKey), members: new Set(), bound };
+      this.keys.set(bindingKey, state);
+    }
+    const refused = await state.bound;
+    if (refused !== undefined) {
+      if (this.keys.get(bindingKey) === state && state.members.size === 0) this.keys.delete(bindingKey);
+      return { stage: "bind", error: refused };
+    }
+    if (this.keys.get(bindingKey) !== state) return this.add(member, bindingKey, lease); // unbound meanwhile
+    state.members.add(member);
+    this.members.add(member);
+    this.routes.clear();
+    return undefined;
+  }
+
+  /** Drops `member`'s binding of `bindingKey`; the key is unbound when nobody else holds it. */
+  remove(member: FanoutMember, bindingKey: string): void {
+    const state = this.keys.get(bindingKey);
+    if (state === undefined || !state.members.delete(member)) return;
+    this.routes.clear();
+    if (state.members.size > 0) return;
+    this.keys.delete(bindingKey);
+    if (this.connection.dead !== undefined) return;
+    const unbind = (async () => {
+      const lease = this.connection.ops.lease();
+      try {
+        await lease.run((ch) => ch.unbindQueue(this.queueName, this.exchange, bindingKey));
+      } finally {
+        lease.release();
+      }
+    })();
+    this.unbinding.set(bindingKey, unbind);
+    void unbind.finally(() => {
+      if (this.unbinding.get(bindingKey) === unbind) this.unbinding.delete(bindingKey);
+    });
+  }
+
+  /** The member is gone: drops every binding it held. */
+  leave(member: FanoutMember, bindingKeys: Iterable<string>): void {
+    for (const key of bindingKeys) this.remove(member, key);
+    this.members.delete(member);
+  }
+
+  /** A member's own-queue bindings changed: recompute who gets what. */
+  invalidate(): void {
+    this.routes.clear();
+  }
+
+  /** Binding keys bound now (for tests and status). */
+  get boundKeys(): string[] {
+    return [...this.keys.keys()];
+  }
+
+  private ensureQueue(lease: OpsLease): Promise<BackendError | undefined> {
+    this.ready ??= this.makeQueue(lease).then((error) => {
+      if (error !== undefined) this.ready = undefined; // the next subscriber tries again
+      return error;
+    });
+    return this.ready;
+  }
+
+  private async makeQueue(lease: OpsLease): Promise<BackendError | undefined> {
+    const declared = await lease.run((ch) => ch.assertQueue(this.queueName, { exclusive: true, durable: false, autoDelete: false }));
+    if (!declared.ok) return declared.error;
+    const unreadable = await probeRead(lease, this.queueName);
+    if (unreadable !== undefined) return unreadable;
+    const registration: ConsumerRegistration = {
+      queue: this.queueName,
+      noAck: true,
+      onMessage: (message) => this.route(message),
+      onCancelled: (error) => this.lost(registration, error),
+    };
+    this.registration = registration;
+    return this.connection.pickConsumerChannel().consume(registration);
+  }
+
+  private route(message: ConsumeMessage): void {
+    const { routingKey } = message.fields;
+    let targets = this.routes.get(routingKey);
+    if (targets === undefined) {
+      targets = this.membersFor(routingKey);
+      if (this.routes.size >= ROUTE_CACHE_MAX) this.routes.clear();
+      this.routes.set(routingKey, targets);
+    }
+    if (targets.length === 0) return;
+    // One Delivery for every member: deliver() only reads it, and writes the payload before returning.
+    const delivery: Delivery = {
+      tag: SHARED_DELIVERY_TAG,
+      topic: fromRoutingKey(routingKey),
+      routingKey,
+      payload: message.content,
+      messageQos: messageQosFromHeaders(message.properties.headers),
+      redelivered: false,
+      droppable: true,
+    };
+    for (const member of targets) member.deliverShared(delivery);
+  }
+
+  private membersFor(routingKey: string): FanoutMember[] {
+    const words = splitWords(routingKey);
+    const found = new Set<FanoutMember>();
+    for (const state of this.keys.values()) {
+      if (state.members.size === 0 || !bindingMatches(state.words, words)) continue;
+      for (const member of state.members) found.add(member);
+    }
+    const targets: FanoutMember[] = [];
+    for (const member of found) if (!member.receivesOnOwnQueue(words)) targets.push(member);
+    return targets;
+  }
+
+  /** RabbitMQ cancelled our consumer (the queue was deleted): every member's subscriptions are broken. */
+  private lost(registration: ConsumerRegistration, error: BackendError): void {
+    if (this.registration !== registration) return;
+    this.registration = undefined;
+    this.ready = undefined;
+    this.keys.clear();
+    this.routes.clear();
+    const members = [...this.members];
+    this.members.clear();
+    for (const member of members) member.fanoutLost(error);
+  }
+}
