@@ -68,6 +68,7 @@ export function connectionOptionsFrom(config: AdapterConfig): ConnectionOptions 
     maxPacketSizeBytes: config.maxPacketSizeBytes,
     maxPacketSizeBeforeConnectBytes: config.maxPacketSizeBeforeConnectBytes,
     maxInflightPublishesPerClient: MAX_INFLIGHT_PUBLISHES_PER_CLIENT,
+    qos0MaxBufferedBytes: config.qos0MaxBufferedBytes,
     // Retained QoS 1/2 messages in flight per client: the bound mqtt.prefetch puts on live ones
     // (0 = unlimited there; packet ids bound it here, and the socket's back-pressure always does).
     maxInflightRetained: config.prefetch === 0 ? 65_535 : config.prefetch,

@@ -9,7 +9,7 @@
 import { PACKET_TYPE_NAMES, PacketType, ReasonCode, type Packet } from "../codec/index.ts";
 import type { RetainedStore } from "../retained/index.ts";
 import type { ConnectionContext } from "./context.ts";
-import { Deliveries } from "./delivery.ts";
+import { DEFAULT_QOS0_MAX_BUFFERED_BYTES, Deliveries } from "./delivery.ts";
 import { handleDisconnect } from "./disconnect.ts";
 import { ProtocolError } from "./errors.ts";
 import { handlePingreq } from "./ping.ts";
@@ -32,10 +32,14 @@ export class ConnectedClient {
   constructor(
     readonly context: ConnectionContext,
     retainedStore: RetainedStore,
-    limits: { maxInflightPublishesPerClient: number; maxInflightRetained?: number },
+    limits: { maxInflightPublishesPerClient: number; maxInflightRetained?: number; qos0MaxBufferedBytes?: number },
   ) {
     this.publishes = new InboundPublishes(context, limits.maxInflightPublishesPerClient);
-    this.deliveries = new Deliveries(context, () => this.retainedDeliveries.onAcknowledged());
+    this.deliveries = new Deliveries(
+      context,
+      () => this.retainedDeliveries.onAcknowledged(),
+      limits.qos0MaxBufferedBytes ?? DEFAULT_QOS0_MAX_BUFFERED_BYTES,
+    );
     this.retainedDeliveries = new RetainedDeliveries(
       context,
       this.deliveries,

@@ -284,6 +284,7 @@ export class Connection implements RegisteredClient {
       sessionState: this.sessionState,
       matcher: this.matcher,
       send: (packet) => this.send(packet),
+      bufferedBytes: () => this.transport.bufferedBytes,
       fail: (error) => this.fail(error),
       endCleanly: (withWill) => void this.close(undefined, withWill),
       isOpen: () => this.phase === "connected",

@@ -41,6 +41,8 @@ export interface ConnectionContext {
   readonly matcher: SubscriptionMatcher;
   /** Encodes and writes `packet`; the transport's answer (false = over its high-water mark). */
   send(packet: Packet): boolean;
+  /** Bytes written to the client and not yet taken by its socket. */
+  bufferedBytes(): number;
   /** Closes the connection because of `error` (logged once, answered per protocol version). */
   fail(error: ProtocolError): void;
   /** The client sent DISCONNECT: close without error; the will only if `publishWill` (MQTT 5 reason 0x04). */

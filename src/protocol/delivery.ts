@@ -16,8 +16,10 @@
  * QoS 0: written, then settled at once, or on the transport's drain when it is over its
  * high-water mark: unsettled deliveries hold the broker's prefetch window, and that is the flow
  * control towards a slow client (no buffer of ours grows). A `droppable` delivery (the shared
- * QoS 0 fan-out: no window holds it) is dropped instead while the transport is over its
- * high-water mark, and counted (`qos0MessageDropped`): at most once, as QoS 0 allows.
+ * QoS 0 fan-out: no window holds it) is written while the transport holds at most
+ * `qos0MaxBufferedBytes` unsent (`adapter.qos0_max_buffered_bytes`: room for a healthy client
+ * that falls behind a burst) and dropped beyond, counted (`qos0MessageDropped`): at most once,
+ * as QoS 0 allows, and a stuck client costs a bounded buffer.
  * QoS 1: written with a fresh packet id and DUP = the broker's redelivered flag; settled when the
  * client's PUBACK arrives, so a message is acked to RabbitMQ only once the client has it.
  * QoS 2: PUBLISH → PUBREC → our PUBREL → PUBCOMP, settled (acked to RabbitMQ) at PUBCOMP. If the
@@ -53,6 +55,9 @@ import type { ConnectionContext } from "./context.ts";
 import { ProtocolError } from "./errors.ts";
 import { OutboundInflight, type OutboundEntry, type OutboundState } from "./inflight.ts";
 
+/** Default of `adapter.qos0_max_buffered_bytes`. */
+export const DEFAULT_QOS0_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
 /** QoS of a delivery that no known filter matched (what the native plugin delivers). */
 const UNKNOWN_BINDING_MAX_QOS: QoS = 1;
 
@@ -67,13 +72,13 @@ export class Deliveries {
   private settleOnDrain: DeliveryTag[] = [];
   /** Retained messages (QoS 1 and 2) in `inflight`. */
   private retainedInflight = 0;
-  /** A delivery's write found the transport over its high-water mark; cleared by its drain. */
-  private congested = false;
 
   constructor(
     private readonly context: ConnectionContext,
     /** A retained message's flow finished (its window has room again). */
     private readonly onRetainedDone: () => void = () => {},
+    /** Unsent bytes above which droppable (shared QoS 0) deliveries are dropped. */
+    private readonly qos0MaxBufferedBytes = DEFAULT_QOS0_MAX_BUFFERED_BYTES,
   ) {}
 
   /** QoS 1 and 2 PUBLISHes (and resent PUBRELs) the client has not finished acknowledging. */
@@ -110,13 +115,12 @@ export class Deliveries {
       log.debug(`delivering QoS ${qos} to ${JSON.stringify(delivery.topic)}: ${formatPayloadForDebug(delivery.payload)}`);
     }
     if (qos === 0) {
-      if (delivery.droppable === true && this.congested) {
+      if (delivery.droppable === true && context.bufferedBytes() > this.qos0MaxBufferedBytes) {
         context.metrics.qos0MessageDropped();
         return;
       }
       // DUP must be 0 at QoS 0 [MQTT-3.3.1-2]; retain is 0 for a subscriber that was there [MQTT-3.3.1-9].
       const below = context.send({ type: PacketType.Publish, topic: delivery.topic, payload: delivery.payload, qos: 0, retain: false, dup: false });
-      if (!below) this.congested = true;
       if (delivery.droppable === true) return; // nothing to settle
       if (below && this.settleOnDrain.length === 0) session.settle(delivery.tag);
       else this.settleOnDrain.push(delivery.tag);
@@ -124,7 +128,7 @@ export class Deliveries {
     }
     const packetId = this.allocate({ state: qos === 1 ? "awaiting-puback" : "awaiting-pubrec", tag: delivery.tag, retained: false });
     if (packetId === undefined) return;
-    this.congested ||= !context.send({
+    context.send({
       type: PacketType.Publish,
       topic: delivery.topic,
       payload: delivery.payload,
@@ -188,7 +192,6 @@ export class Deliveries {
 
   /** The transport drained: settle the QoS 0 deliveries written while it was full. */
   onDrain(): void {
-    this.congested = false;
     if (this.settleOnDrain.length === 0) return;
     const tags = this.settleOnDrain;
     this.settleOnDrain = [];

@@ -24,6 +24,8 @@ export class MemoryTransport implements Transport {
   readingPaused = false;
   /** What write() answers: false simulates a client that does not read (over high water). */
   belowHighWater = true;
+  /** What bufferedBytes says: bytes a client that does not read would have waiting. */
+  bufferedBytes = 0;
   /** Set by the test harness: who to tell that the transport closed. */
   connection: Connection | undefined;
 

@@ -21,6 +21,8 @@ export interface Transport {
    * until the connection's onDrain().
    */
   write(bytes: Uint8Array): boolean;
+  /** Bytes written and not yet taken by the socket (the shared QoS 0 fan-out drops above a limit). */
+  readonly bufferedBytes: number;
   /** Flushes what is queued, then closes. The listener calls the connection's onClose() when closed. */
   close(): void;
   /** Stops delivering received bytes (onData) until resumeReading(). */
