@@ -13,6 +13,9 @@
  *   ops      | 0..n, leased to one session  | declare/bind/unbind/      | a refused operation closes only the
  *            | at a time, dropped on error  | delete/passive/probe      | channel of the session that caused it
  *
+ * A consume connection also holds the user's shared QoS 0 fan-out (qos0-fanout.ts: one exclusive
+ * queue and one no-ack consumer on a consumer channel), made at the first clean QoS 0 subscription.
+ *
  * All three are opened lazily: a connection that only authenticated clients holds no channel.
  * Each new consumer gets a consumer channel of its own until there are 8, then they share the
  * least loaded: a channel's RPCs run one at a time (basic.consume is a round trip, so one channel
