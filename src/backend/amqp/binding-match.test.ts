@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { bindingMatches, splitWords } from "./binding-match.ts";
+import { bindingMatches, matchesBindingKey, splitWords } from "./binding-match.ts";
 
 // Cases from RabbitMQ's topic exchange semantics (rabbit_exchange_type_topic, its test suite's
 // table) plus the MQTT filters the adapter translates (a/# → a.#, +/b → *.b).
@@ -34,10 +34,18 @@ const CASES: Array<[binding: string, routing: string, matches: boolean]> = [
   ["a..b", "a..b", true],
   ["a.*.b", "a..b", true],
   ["a.b", "a.B", false],
+  ["a.*", "a.", true], // `*` matches one empty word
+  ["a/b.c", "a/b.c", true], // `/` is an ordinary character in AMQP
+  ["a.*", "a/b", false],
 ];
 
 describe("bindingMatches: RabbitMQ topic exchange rules", () => {
   test.each(CASES)("binding %p, routing key %p → %p", (binding, routing, matches) => {
     expect(bindingMatches(splitWords(binding), splitWords(routing))).toBe(matches);
   });
+});
+
+test("matchesBindingKey splits both keys itself", () => {
+  expect(matchesBindingKey("a.#", "a.b.c")).toBe(true);
+  expect(matchesBindingKey("a.*", "a.b.c")).toBe(false);
 });

@@ -1,7 +1,8 @@
 /**
  * AMQP topic-exchange matching of a routing key against a binding key, as RabbitMQ's
  * `rabbit_exchange_type_topic` does it: both are split at `.` into words (empty words between dots count),
- * `*` in the binding key matches exactly one word and `#` zero or more. The shared QoS 0 fan-out
+ * `*` in the binding key matches exactly one word and `#` zero or more. The memory broker
+ * (backend/memory) routes with it, so the fake matches as RabbitMQ does; the shared QoS 0 fan-out
  * (qos0-fanout.ts) uses it to pick, among the clients bound through its one queue, those whose
  * bindings made RabbitMQ route a message there: the same rule on both sides, so a client gets
  * what its own queue would have got.
@@ -13,6 +14,11 @@ export type BindingWords = readonly string[];
 /** The words of a key; the empty key has none (RabbitMQ: `split_topic_key(<<>>) -> []`). */
 export function splitWords(key: string): string[] {
   return key === "" ? [] : key.split(".");
+}
+
+/** True when a message with `routingKey` is routed through a binding with `bindingKey` (one-off; split once to match many). */
+export function matchesBindingKey(bindingKey: string, routingKey: string): boolean {
+  return bindingMatches(splitWords(bindingKey), splitWords(routingKey));
 }
 
 /** Whether a message with routing key `routingWords` is routed through binding `bindingWords`. */

@@ -9,7 +9,7 @@
  * code and text; only set-up mistakes in a test (e.g. an unknown user) throw.
  */
 import type { BackendError } from "../backend.ts";
-import { matchesBindingKey } from "./topic-match.ts";
+import { matchesBindingKey } from "../amqp/binding-match.ts";
 import { MemoryQueue, type QueueOptions, type StoredMessage } from "./queue.ts";
 import { FULL_PERMISSIONS, UserTable, vhostRefused, type PermissionKind } from "./users.ts";
 

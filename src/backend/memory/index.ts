@@ -23,5 +23,3 @@ export {
 export { FULL_PERMISSIONS, type Permissions, type TopicPermissions } from "./users.ts";
 /** A stored message as `takeMessages` returns it. */
 export type { StoredMessage } from "./queue.ts";
-/** AMQP topic-exchange matching (binding key against routing key). */
-export { matchesBindingKey } from "./topic-match.ts";
