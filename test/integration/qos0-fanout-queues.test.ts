@@ -7,6 +7,13 @@
  * `mqtt-subscription-<clientid>qos1` queue in both modes; `per_session` is the plugin's shape.
  * The client-visible semantics, in both modes, are in qos0-fanout.test.ts.
  *
+ * What a shared queue costs: no prefetch window holds a slow client back, so the adapter buffers
+ * for it up to `adapter.qos0_max_buffered_bytes` and drops its QoS 0 copies beyond. A healthy
+ * client that merely falls behind a burst must lose nothing; one that reads nothing must cost a
+ * bounded buffer and never starve the others. And a fan-out queue an operator deletes breaks the
+ * subscriptions of every client bound through it: they are disconnected (a client must not sit
+ * connected and subscribed while receiving nothing) and get a new queue when they come back.
+ *
  * Each test makes its own vhost and users: fan-out queues are per (vhost, user), so counting
  * them needs users no other test touched.
  */
@@ -14,24 +21,49 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import type { IClientOptions, MqttClient } from "mqtt";
 import { parsePrometheusText, sampleValue } from "../../src/metrics/test-helpers.ts";
 import { CONNACK, connectPacket, hex, RawClient, subscribePacket } from "../support/abuse.ts";
+import { buildDefaults } from "../../src/config/index.ts";
 import { startAdapter, type TestAdapter } from "../support/adapter.ts";
-import { ensureRabbitmq, uniqueName } from "../support/broker.ts";
-import { BrokerFixtures, connectMqttJs, endAll, HOOK_TIMEOUT_MS, sessionQueue, TEST_TIMEOUT_MS, waitUntil, type TestUser } from "./mqtt-support.ts";
-import { FANOUT_NAME, fanoutQueuesOf, loginOf, queuesOf, startFileSubscriber, subackOf, topicBindingsOf } from "./qos0-fanout-support.ts";
+import { ensureRabbitmq, rabbitmqctl, uniqueName } from "../support/broker.ts";
+import {
+  BrokerFixtures,
+  closedPromise,
+  connectMqttJs,
+  endAll,
+  HOOK_TIMEOUT_MS,
+  Inbox,
+  sessionQueue,
+  TEST_TIMEOUT_MS,
+  waitUntil,
+  type TestUser,
+} from "./mqtt-support.ts";
+import {
+  adapterBufferedBytes,
+  FANOUT_NAME,
+  fanoutQueuesOf,
+  loginOf,
+  queuesOf,
+  startFileSubscriber,
+  subackOf,
+  summarise,
+  topicBindingsOf,
+} from "./qos0-fanout-support.ts";
 
 await ensureRabbitmq();
 setDefaultTimeout(TEST_TIMEOUT_MS);
 
 const DROPPED = "rabbitmq_mqtt_adapter_qos0_messages_dropped_total";
+/** Messages in each burst: 20 MiB of payload, far more than the adapter may hold for one client. */
+const COUNT = 20_000;
+const PAYLOAD_BYTES = 1024;
+const METRICS = { ip: "127.0.0.1", port: 0 };
 
 const fixtures = new BrokerFixtures();
 const adapters: Record<"shared" | "per_session", TestAdapter | undefined> = { shared: undefined, per_session: undefined };
 const clients: MqttClient[] = [];
 
 beforeAll(async () => {
-  const metrics = { ip: "127.0.0.1", port: 0 };
-  adapters.shared = await startAdapter({ qos0Fanout: "shared", metrics });
-  adapters.per_session = await startAdapter({ qos0Fanout: "per_session", metrics });
+  adapters.shared = await startAdapter({ qos0Fanout: "shared", metrics: METRICS });
+  adapters.per_session = await startAdapter({ qos0Fanout: "per_session", metrics: METRICS });
 }, HOOK_TIMEOUT_MS);
 
 afterAll(async () => {
@@ -47,11 +79,16 @@ async function freshUsers(count: number): Promise<{ vhost: string; users: TestUs
   return { vhost, users };
 }
 
-/** An MQTT.js 3.1.1 client of `user` on the `mode` adapter (clean session unless `options` say otherwise). */
-async function connect(mode: "shared" | "per_session", user: TestUser, options: IClientOptions = {}): Promise<MqttClient> {
-  const client = await connectMqttJs(adapters[mode]!.url, { clientId: uniqueName("fq"), ...loginOf(user), ...options });
+/** An MQTT.js 3.1.1 client of `user` on `adapter` (clean session unless `options` say otherwise). */
+async function connectTo(adapter: TestAdapter, user: TestUser, options: IClientOptions = {}): Promise<MqttClient> {
+  const client = await connectMqttJs(adapter.url, { clientId: uniqueName("fq"), ...loginOf(user), ...options });
   clients.push(client);
   return client;
+}
+
+/** {@link connectTo} the `mode` adapter. */
+function connect(mode: "shared" | "per_session", user: TestUser, options: IClientOptions = {}): Promise<MqttClient> {
+  return connectTo(adapters[mode]!, user, options);
 }
 
 function clientIdOf(client: MqttClient): string {
@@ -62,6 +99,58 @@ function clientIdOf(client: MqttClient): string {
 async function droppedCount(adapter: TestAdapter): Promise<number> {
   const response = await fetch(adapter.server.operator.metricsEndpoint!.url);
   return sampleValue(parsePrometheusText(await response.text()), DROPPED);
+}
+
+/** Message `i` of a burst: 1 KiB of text (mosquitto_sub prints it on one line), the index in 6 digits, then dots. */
+function burstPayload(i: number): string {
+  return String(i).padStart(6, "0").padEnd(PAYLOAD_BYTES, ".");
+}
+
+/** What arrived of a burst, comparable in one line: how many, and the first index out of sequence 0, 1, 2, … */
+function burstVerdict(indexes: readonly number[]): { received: number; firstOutOfPlace: string } {
+  const at = indexes.findIndex((index, position) => index !== position);
+  return { received: indexes.length, firstOutOfPlace: at === -1 ? "none" : `#${at} was message ${indexes[at]}` };
+}
+
+/**
+ * A subscriber that reads nothing beside a healthy one, both QoS 0 on one topic of a fresh user:
+ * COUNT messages from an MQTT.js publisher. The healthy one must get them all, in order (checked
+ * here); returns what the stuck one cost: QoS 0 copies dropped, and bytes the adapter holds for it
+ * afterwards (at most one PUBLISH of `publishBytes` beyond the limit, in shared mode).
+ */
+async function stuckBesideHealthy(adapter: TestAdapter): Promise<{ dropped: number; stuckBufferedBytes: number; publishBytes: number }> {
+  const { users } = await freshUsers(1);
+  const user = users[0]!;
+  const topic = `${uniqueName("slow")}/t`;
+  const droppedBefore = await droppedCount(adapter);
+
+  // The stuck one: CONNECT + SUBSCRIBE QoS 0, then it never reads again.
+  const stuckId = uniqueName("stuck");
+  const slow = await RawClient.open(adapter.port);
+  slow.send(connectPacket({ clientId: stuckId, keepaliveSeconds: 0, ...loginOf(user) }));
+  slow.send(subscribePacket(1, topic, 0));
+  expect(hex(await slow.waitForBytes(9, "CONNACK and SUBACK of the stuck subscriber"))).toBe(`${hex(CONNACK.accepted)} 90 03 00 01 00`);
+  slow.pause();
+
+  // The healthy one runs in a process of its own (see startFileSubscriber for why).
+  const healthy = startFileSubscriber({ port: adapter.port, clientId: uniqueName("healthy"), ...loginOf(user), filter: topic, qos: 0, count: COUNT, timeoutSeconds: 90 });
+  const publisher = await connectTo(adapter, user);
+  try {
+    await healthy.started;
+    for (let i = 0; i < COUNT; i++) await publisher.publishAsync(topic, burstPayload(i), { qos: 0 });
+    const indexes = (await healthy.done).map((payload) => Number(payload.slice(0, 6)));
+    expect(burstVerdict(indexes)).toEqual({ received: COUNT, firstOutOfPlace: "none" });
+    // Every copy for the stuck one was written or dropped in the same turn as the healthy one's.
+    return {
+      dropped: (await droppedCount(adapter)) - droppedBefore,
+      stuckBufferedBytes: adapterBufferedBytes(adapter, stuckId) ?? Number.NaN,
+      // Fixed header (1 + 2-byte remaining length) + topic (2 + length) + payload.
+      publishBytes: 3 + 2 + Buffer.byteLength(topic) + PAYLOAD_BYTES,
+    };
+  } finally {
+    healthy.kill();
+    slow.end();
+  }
 }
 
 describe("adapter.qos0_fanout = shared", () => {
@@ -125,6 +214,55 @@ describe("adapter.qos0_fanout = shared", () => {
       { timeoutMs: 15_000, intervalMs: 200 },
     );
   });
+
+  test("with adapter.qos0_max_buffered_bytes = 65536 a subscriber that does not read gets at most that plus one PUBLISH held for it and loses the rest; a healthy one of the same user gets all 20,000", async () => {
+    const limitBytes = 65_536;
+    const adapter = await startAdapter({ qos0Fanout: "shared", qos0MaxBufferedBytes: limitBytes, metrics: METRICS });
+    try {
+      const { dropped, stuckBufferedBytes, publishBytes } = await stuckBesideHealthy(adapter);
+      console.log(`qos0_max_buffered_bytes = ${limitBytes}: ${dropped} dropped, ${stuckBufferedBytes} bytes held for the subscriber that does not read`);
+      expect(dropped).toBeGreaterThan(0);
+      // Dropping starts only once more than the limit waits (it never shrinks: the client reads
+      // nothing), and the last PUBLISH written before that is all it may exceed the limit by.
+      expect(stuckBufferedBytes).toBeGreaterThan(limitBytes);
+      expect(stuckBufferedBytes).toBeLessThanOrEqual(limitBytes + publishBytes);
+    } finally {
+      await adapter.stop();
+    }
+  }, 120_000);
+
+  test("an operator deleting a user's fan-out queue disconnects every client subscribed through it, not another user's; a client that comes back and subscribes again receives again, through a queue declared anew", async () => {
+    const { vhost, users } = await freshUsers(2);
+    const [owner, other] = [users[0]!, users[1]!];
+    const topic = `${uniqueName("del")}/t`;
+    // The owner's publisher subscribes to nothing: it has no part in the fan-out queue.
+    const [a1, a2, b, publisher] = await Promise.all([connect("shared", owner), connect("shared", owner), connect("shared", other), connect("shared", owner)]);
+    const inboxes = [new Inbox(a1), new Inbox(a2), new Inbox(b)];
+    for (const client of [a1, a2, b]) expect(await subackOf(client, { [topic]: 0 })).toEqual([0]);
+    await publisher.publishAsync(topic, "before", { qos: 1 });
+    for (const inbox of inboxes) expect(summarise([await inbox.next("`before`")])).toEqual([`${topic} before@0`]);
+
+    const fanouts = await fanoutQueuesOf(vhost);
+    expect(fanouts.map((q) => q.ownerUser).sort()).toEqual([owner.username, other.username].sort());
+    const deleted = fanouts.find((q) => q.ownerUser === owner.username)!.name;
+    const closed = [closedPromise(a1, "the close of a1 after its fan-out queue was deleted"), closedPromise(a2, "the close of a2 after its fan-out queue was deleted")];
+    await rabbitmqctl("delete_queue", "-p", vhost, deleted);
+    await Promise.all(closed);
+
+    // The other user's client still receives; its queue stays, the owner's is gone.
+    await publisher.publishAsync(topic, "after", { qos: 1 });
+    expect(summarise([await inboxes[2]!.next("`after` at the other user's client")])).toEqual([`${topic} after@0`]);
+    expect({ b: b.connected, publisher: publisher.connected }).toEqual({ b: true, publisher: true });
+    expect((await fanoutQueuesOf(vhost)).map((q) => q.ownerUser)).toEqual([other.username]);
+
+    const back = await connect("shared", owner, { clientId: clientIdOf(a1) });
+    const backInbox = new Inbox(back);
+    expect(await subackOf(back, { [topic]: 0 })).toEqual([0]);
+    await publisher.publishAsync(topic, "again", { qos: 1 });
+    expect(summarise([await backInbox.next("`again` at the client that came back")])).toEqual([`${topic} again@0`]);
+    const renewed = (await fanoutQueuesOf(vhost)).filter((q) => q.ownerUser === owner.username);
+    expect(renewed).toEqual([expect.objectContaining({ name: expect.stringMatching(FANOUT_NAME), exclusive: true, durable: false })]);
+  });
 });
 
 describe.each(["shared", "per_session"] as const)("adapter.qos0_fanout = %s (what holds in either mode)", (mode) => {
@@ -152,45 +290,14 @@ describe.each(["shared", "per_session"] as const)("adapter.qos0_fanout = %s (wha
   });
 
   test("a subscriber that does not read its socket does not slow or starve another QoS 0 client of the same user: that one gets all 20,000 messages, in order", async () => {
-    const adapter = adapters[mode]!;
-    const { users } = await freshUsers(1);
-    const user = users[0]!;
-    const topic = `${uniqueName("slow")}/t`;
-    const COUNT = 20_000;
-    const droppedBefore = await droppedCount(adapter);
-
-    // The stuck one: CONNECT + SUBSCRIBE QoS 0, then it never reads again.
-    const slow = await RawClient.open(adapter.port);
-    slow.send(connectPacket({ clientId: uniqueName("stuck"), keepaliveSeconds: 0, ...loginOf(user) }));
-    slow.send(subscribePacket(1, topic, 0));
-    expect(hex(await slow.waitForBytes(9, "CONNACK and SUBACK of the stuck subscriber"))).toBe(`${hex(CONNACK.accepted)} 90 03 00 01 00`);
-    slow.pause();
-
-    // The healthy one runs in a process of its own (see startFileSubscriber for why).
-    const healthy = startFileSubscriber({ port: adapter.port, clientId: uniqueName("healthy"), ...loginOf(user), filter: topic, qos: 0, count: COUNT, timeoutSeconds: 90 });
-    const publisher = await connect(mode, user);
-    try {
-      await healthy.started;
-      for (let i = 0; i < COUNT; i++) {
-        // 1 KiB, text so mosquitto_sub prints it on one line: the index, then dots.
-        await publisher.publishAsync(topic, String(i).padStart(6, "0").padEnd(1024, "."), { qos: 0 });
-      }
-      const indexes = (await healthy.done).map((payload) => Number(payload.slice(0, 6)));
-      const firstGap = indexes.findIndex((index, position) => index !== position);
-      expect({ received: indexes.length, firstOutOfPlace: firstGap === -1 ? "none" : `#${firstGap} was message ${indexes[firstGap]}` }).toEqual({
-        received: COUNT,
-        firstOutOfPlace: "none",
-      });
-
-      const dropped = (await droppedCount(adapter)) - droppedBefore;
-      console.log(`qos0_fanout = ${mode}: ${dropped} QoS 0 messages dropped for the subscriber that does not read`);
-      // shared: the stuck client's copies are dropped once its socket is backed up (never held for
-      // the others); per_session: its own queue holds them in RabbitMQ, nothing is dropped.
-      if (mode === "shared") expect(dropped).toBeGreaterThan(0);
-      else expect(dropped).toBe(0);
-    } finally {
-      healthy.kill();
-      slow.end();
+    const { dropped, stuckBufferedBytes, publishBytes } = await stuckBesideHealthy(adapters[mode]!);
+    console.log(`qos0_fanout = ${mode}: ${dropped} QoS 0 messages dropped for the subscriber that does not read, ${stuckBufferedBytes} bytes held for it`);
+    if (mode === "shared") {
+      // Its copies are dropped once its socket is backed up (never held for the others), above the default limit.
+      expect(dropped).toBeGreaterThan(0);
+      expect(stuckBufferedBytes).toBeLessThanOrEqual(buildDefaults().qos0MaxBufferedBytes + publishBytes);
+    } else {
+      expect(dropped).toBe(0); // its own queue holds them in RabbitMQ
     }
   }, 120_000);
 });

@@ -1,7 +1,8 @@
 /**
  * Helpers for the shared QoS 0 fan-out tests (`qos0-fanout*.test.ts`, issue 8): what RabbitMQ
  * holds for a vhost (fan-out queues and whose connection owns them, bindings by routing key),
- * SUBACK codes from MQTT.js, and collecting messages until markers arrive.
+ * SUBACK codes from MQTT.js, collecting messages until markers arrive, and what the adapter
+ * holds unsent for a client during a burst.
  *
  * Why markers and not "wait and see nothing came" (mqtt-support.ts says it for one path): in
  * shared mode one client is fed by two paths, its session queue (QoS 1/2, clean=false) and its
@@ -13,6 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
+import type { TestAdapter } from "../support/adapter.ts";
 import { rabbitmqctlJson } from "../support/broker.ts";
 import type { Inbox, ReceivedMessage, TestUser } from "./mqtt-support.ts";
 
@@ -170,4 +172,23 @@ export function startFileSubscriber(options: {
     return payloads;
   });
   return { started, done, kill: () => child.kill("SIGKILL") };
+}
+
+/** The private side of a connection's transport that these tests read (as websocket-listener.test.ts does). */
+interface TransportInternals {
+  write(bytes: Uint8Array): boolean;
+  readonly bufferedBytes: number;
+}
+
+function transportOf(adapter: TestAdapter, clientId: string): TransportInternals | undefined {
+  const connection = [...adapter.server.connections].find((c) => c.info.clientId === clientId);
+  return (connection as unknown as { transport: TransportInternals } | undefined)?.transport;
+}
+
+/**
+ * How many bytes the adapter has accepted for `clientId`'s socket but not yet handed to the
+ * kernel (its transport's `bufferedBytes`). Undefined while no connection of that client id is open.
+ */
+export function adapterBufferedBytes(adapter: TestAdapter, clientId: string): number | undefined {
+  return transportOf(adapter, clientId)?.bufferedBytes;
 }
