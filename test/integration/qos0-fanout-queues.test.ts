@@ -46,6 +46,8 @@ import {
   subackOf,
   summarise,
   topicBindingsOf,
+  trackBufferedPeak,
+  waitWhileGrowing,
 } from "./qos0-fanout-support.ts";
 
 await ensureRabbitmq();
@@ -214,6 +216,34 @@ describe("adapter.qos0_fanout = shared", () => {
       { timeoutMs: 15_000, intervalMs: 200 },
     );
   });
+
+  test("a healthy subscriber in this process that falls behind an unpaced burst of 20,000 × 1 KiB QoS 0 loses nothing: all arrive, in order, none dropped", async () => {
+    // In this process, the subscriber shares one event loop with the adapter and the publisher, so
+    // it falls behind the burst: the adapter must hold that backlog, not drop it (below the 4 MiB default).
+    const adapter = adapters.shared!;
+    const { users } = await freshUsers(1);
+    const topic = `${uniqueName("burst")}/t`;
+    const droppedBefore = await droppedCount(adapter);
+    const subscriber = await connect("shared", users[0]!);
+    const indexes: number[] = [];
+    subscriber.on("message", (_topic: string, payload: Buffer) => indexes.push(Number(payload.subarray(0, 6).toString())));
+    expect(await subackOf(subscriber, { [topic]: 0 })).toEqual([0]);
+    const publisher = await connect("shared", users[0]!);
+
+    // How far behind it gets: the most the adapter holds for it, and what it had received by then.
+    const peak = trackBufferedPeak(adapter, clientIdOf(subscriber), () => indexes.length);
+
+    // Unpaced: all of it handed to MQTT.js at once; a fresh Buffer each, as MQTT.js keeps the reference until written.
+    for (let i = 0; i < COUNT; i++) publisher.publish(topic, Buffer.from(burstPayload(i)), { qos: 0 });
+    await waitWhileGrowing(() => indexes.length, COUNT);
+    const dropped = (await droppedCount(adapter)) - droppedBefore;
+    console.log(
+      `burst into a subscriber in this process: at most ${peak.bytes} bytes waited for it in the adapter, ` +
+        `after PUBLISH #${peak.writes} written when it had received ${peak.snapshot}; ${dropped} dropped`,
+    );
+    expect(burstVerdict(indexes)).toEqual({ received: COUNT, firstOutOfPlace: "none" });
+    expect(dropped).toBe(0);
+  }, 120_000);
 
   test("with adapter.qos0_max_buffered_bytes = 65536 a subscriber that does not read gets at most that plus one PUBLISH held for it and loses the rest; a healthy one of the same user gets all 20,000", async () => {
     const limitBytes = 65_536;

@@ -192,3 +192,47 @@ function transportOf(adapter: TestAdapter, clientId: string): TransportInternals
 export function adapterBufferedBytes(adapter: TestAdapter, clientId: string): number | undefined {
   return transportOf(adapter, clientId)?.bufferedBytes;
 }
+
+/** The most a connection's transport held unsent (see {@link trackBufferedPeak}). */
+export interface BufferedPeak {
+  bytes: number;
+  /** Writes to the transport up to the peak (one per PUBLISH). */
+  writes: number;
+  /** What `snapshot` returned at the peak. */
+  snapshot: number;
+}
+
+/**
+ * Follows the most bytes the adapter holds unsent for `clientId`, checked after every write to
+ * its transport (the private `write`, wrapped for this diagnosis only). A timer cannot see the
+ * peak: in a burst the adapter fills the buffer within event-loop turns no timer runs between.
+ * `snapshot` is called at each new peak, e.g. to note how many messages the client had by then.
+ */
+export function trackBufferedPeak(adapter: TestAdapter, clientId: string, snapshot: () => number): BufferedPeak {
+  const transport = transportOf(adapter, clientId);
+  if (transport === undefined) throw new Error(`no adapter connection of client ${clientId} to follow`);
+  const peak: BufferedPeak = { bytes: 0, writes: 0, snapshot: 0 };
+  const write = transport.write.bind(transport);
+  let writes = 0;
+  transport.write = (bytes) => {
+    const accepted = write(bytes);
+    writes++;
+    if (transport.bufferedBytes > peak.bytes) Object.assign(peak, { bytes: transport.bufferedBytes, writes, snapshot: snapshot() });
+    return accepted;
+  };
+  return peak;
+}
+
+/**
+ * Waits until `count()` reaches `target`, or until it has not grown for `idleMs` (then returns
+ * anyway, so the caller's assertion says how many arrived instead of a bare timeout). Suits a
+ * burst whose arrival time depends on the machine: no deadline while messages keep coming.
+ */
+export async function waitWhileGrowing(count: () => number, target: number, idleMs = 5_000): Promise<void> {
+  let last = count();
+  let lastGrowthMs = Date.now();
+  while (count() < target && Date.now() - lastGrowthMs < idleMs) {
+    await Bun.sleep(20);
+    if (count() !== last) [last, lastGrowthMs] = [count(), Date.now()];
+  }
+}
