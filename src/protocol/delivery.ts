@@ -56,7 +56,7 @@ import { ProtocolError } from "./errors.ts";
 import { OutboundInflight, type OutboundEntry, type OutboundState } from "./inflight.ts";
 
 /** Default of `adapter.qos0_max_buffered_bytes`. */
-export const DEFAULT_QOS0_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_QOS0_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /** QoS of a delivery that no known filter matched (what the native plugin delivers). */
 const UNKNOWN_BINDING_MAX_QOS: QoS = 1;

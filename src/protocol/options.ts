@@ -50,7 +50,7 @@ export interface ConnectionOptions {
   maxInflightRetained?: number;
   /**
    * `adapter.qos0_max_buffered_bytes`: a droppable delivery (shared QoS 0 fan-out) is dropped
-   * while more than this many bytes wait for the client's socket. Default 4 MiB.
+   * while more than this many bytes wait for the client's socket. Default 16 MiB.
    */
   qos0MaxBufferedBytes?: number;
   /** Unused for now: MQTT 3.1.1 resends only on reconnect, which the broker's redelivery covers. */

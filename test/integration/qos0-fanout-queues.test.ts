@@ -219,7 +219,7 @@ describe("adapter.qos0_fanout = shared", () => {
 
   test("a healthy subscriber in this process that falls behind an unpaced burst of 20,000 × 1 KiB QoS 0 loses nothing: all arrive, in order, none dropped", async () => {
     // In this process, the subscriber shares one event loop with the adapter and the publisher, so
-    // it falls behind the burst: the adapter must hold that backlog, not drop it (below the 4 MiB default).
+    // it falls behind the burst: the adapter must hold that backlog, not drop it (below the 16 MiB default).
     const adapter = adapters.shared!;
     const { users } = await freshUsers(1);
     const topic = `${uniqueName("burst")}/t`;
