@@ -317,12 +317,12 @@ function backlog(name: string, messages: number): Scenario {
 /** Every scenario by name, with the sizes used for the recorded baseline; `idleCount` sets the idle scenarios' size. */
 export function allScenarios(idleCount: number): Scenario[] {
   return [
-    throughput("qos0-64B", 0, 64, 10_000),
-    throughput("qos0-1KiB", 0, 1024, 5_000),
+    throughput("qos0-64B", 0, 64, 40_000),
+    throughput("qos0-1KiB", 0, 1024, 20_000),
     throughput("qos1-64B", 1, 64, 5_000),
     latency("latency-qos0", 0, 1000, 5),
     latency("latency-qos1", 1, 1000, 5),
-    fanout("fanout-100", 100, 1000),
+    fanout("fanout-100", 100, 5_000),
     idle("idle", idleCount, false),
     idle("idle-sub-qos1", Math.min(idleCount, 2000), true),
     backlog("backlog-10k", 10_000),
