@@ -332,6 +332,48 @@ describe("failures", () => {
     }
   });
 
+  test("acks out of order, with rejects between them, leave nothing unacked and close no channel (multiple acks batched per turn)", async () => {
+    const amqp = await openAmqp({ confirm: true });
+    const queue = uniqueName("q");
+    await amqp.channel.assertQueue(queue, { durable: false });
+    const model = await amqplib.connect(await rabbitmqUrl());
+    const warnings: string[] = [];
+    const consumers = new ConsumerChannel(model, 0, (m) => warnings.push(m));
+    try {
+      const received: Array<{ body: string; tag: DeliveryTagRef }> = [];
+      const registration = {
+        queue,
+        onMessage: (m: ConsumeMessage, tag: DeliveryTagRef) => received.push({ body: m.content.toString(), tag }),
+        onCancelled: () => {},
+      };
+      expect(await consumers.consume(registration)).toBeUndefined();
+      for (let i = 0; i < 40; i++) amqp.channel.sendToQueue(queue, Buffer.from(`m${i}`));
+      await amqp.channel.waitForConfirms();
+      await waitFor("40 deliveries", () => received.length === 40);
+      // Pairs swapped (1,0,3,2,…) in separate turns; every 10th goes back to the queue instead.
+      for (let i = 0; i < 40; i += 2) {
+        for (const j of [i + 1, i]) {
+          if (j % 10 === 9) consumers.requeue(received[j]!.tag);
+          else consumers.ack(received[j]!.tag);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await waitFor("the 4 requeued ones again", () => received.length === 44);
+      for (const { tag } of received.slice(40)) consumers.ack(tag);
+      await waitFor("nothing left in the queue", async () => {
+        const rows = await rabbitmqctlJson<Array<{ name: string; messages: number }>>("list_queues", "-p", "/", "name", "messages");
+        return rows.find((r) => r.name === queue)?.messages === 0;
+      });
+      expect(received.slice(40).map((r) => r.body).sort()).toEqual(["m19", "m29", "m39", "m9"]);
+      expect(warnings).toEqual([]); // no 406 for an unknown or twice-acked tag: the channel was never replaced
+    } finally {
+      consumers.close();
+      await model.close().catch(() => {});
+      await amqp.channel.deleteQueue(queue);
+      await amqp.close();
+    }
+  });
+
   test("a lost connection ends its sessions once with unavailable; the next client reconnects the pool", async () => {
     const user = await addUser();
     const backend = makeBackend();

@@ -25,16 +25,11 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { BackendError } from "../backend.ts";
+import { AckBatcher, DeliveryTagRef } from "./ack-batcher.ts";
 import { fromOperationError } from "./errors.ts";
 
-/** A delivery's handle: the channel it arrived on, its tag there, and whether it was settled. */
-export class DeliveryTagRef {
-  settled = false;
-  constructor(
-    readonly channel: Channel,
-    readonly deliveryTag: number,
-  ) {}
-}
+export { DeliveryTagRef };
+
 
 /** One session's consumer registration. */
 export interface ConsumerRegistration {
@@ -55,6 +50,8 @@ const CONSUME_ATTEMPTS = 3;
 
 export class ConsumerChannel {
   private channel: Channel | undefined;
+  /** The acks of `channel`, one multiple ack per turn where it can (ack-batcher.ts). */
+  private acks: AckBatcher | undefined;
   private opening: Promise<Opened> | undefined;
   /** registration → its consumer tag on the current channel. */
   private readonly consumers = new Map<ConsumerRegistration, string>();
@@ -133,13 +130,11 @@ export class ConsumerChannel {
   /** Acks one delivery, unless it was settled already or came from a replaced channel. */
   ack(tag: DeliveryTagRef): void {
     if (tag.settled) return;
-    tag.settled = true;
-    if (tag.channel !== this.channel) return; // its channel is gone: the broker requeued it
-    try {
-      tag.channel.ack({ fields: { deliveryTag: tag.deliveryTag } } as ConsumeMessage);
-    } catch {
-      // Closing channel: same as above.
+    if (tag.channel !== this.channel || this.acks === undefined) {
+      tag.settled = true; // its channel is gone: the broker requeued it
+      return;
     }
+    this.acks.ack(tag);
   }
 
   /** Returns one delivery to its queue (redelivered next time), unless settled or stale. */
@@ -159,6 +154,7 @@ export class ConsumerChannel {
     this.closed = true;
     this.consumers.clear();
     this.channel = undefined;
+    this.acks = undefined;
   }
 
   private dispatch(registration: ConsumerRegistration, channel: Channel, message: ConsumeMessage | null): void {
@@ -172,7 +168,9 @@ export class ConsumerChannel {
         });
         return;
       }
-      registration.onMessage(message, new DeliveryTagRef(channel, message.fields.deliveryTag));
+      const tag = new DeliveryTagRef(channel, message.fields.deliveryTag);
+      if (registration.noAck !== true && this.acks?.channel === channel) this.acks.delivered(tag);
+      registration.onMessage(message, tag);
     } catch (error) {
       this.logWarning(`delivery handler failed for queue '${registration.queue}': ${String(error)}`);
     }
@@ -195,6 +193,7 @@ export class ConsumerChannel {
       await channel.prefetch(this.prefetch, false); // basic.qos
       if (this.closed) return { ok: false, error: CLOSED };
       this.channel = channel;
+      this.acks = new AckBatcher(channel);
       return { ok: true, channel };
     } catch (error) {
       return { ok: false, error: fromOperationError(error) };
@@ -205,6 +204,7 @@ export class ConsumerChannel {
   private onChannelClosed(channel: Channel, closeError: unknown): void {
     if (this.channel !== channel) return;
     this.channel = undefined;
+    this.acks = undefined;
     const survivors = [...this.consumers.keys()];
     this.consumers.clear();
     if (this.closed || closeError === undefined) {
