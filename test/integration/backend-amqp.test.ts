@@ -175,6 +175,26 @@ describe("session queues as RabbitMQ shows them", () => {
   });
 });
 
+describe("shared QoS 0 fan-out", () => {
+  test("a user who may not declare the fan-out queue gets its QoS 0 subscriptions on its own session queue, with a warning", async () => {
+    // configure/read on session queues only: the fan-out queue's name is refused.
+    const user = await addUser(["^mqtt-subscription-(?!adapter-fanout-).*", ".*", "^(amq\\.topic|mqtt-subscription-(?!adapter-fanout-).*)$"]);
+    const log = createMemoryLogger("info");
+    const backend = makeBackend({ log });
+    const client = await open(backend, { username: user, password: "pw" });
+    const level = uniqueName("t");
+    expect(await client.session.subscribe([{ filter: level, qos: 0 }])).toEqual([{ ok: true }]);
+    const rows = await listQueues();
+    expect(rows.some((r) => r.name === `mqtt-subscription-${client.request.clientId}qos1`)).toBe(true);
+    expect(rows.some((r) => r.name.startsWith("mqtt-subscription-adapter-fanout-"))).toBe(false);
+    expect(log.lines.some((line) => line.includes("[warning] cannot use the shared QoS 0 queue") && line.includes("ACCESS_REFUSED"))).toBe(true);
+    await publishAsGuest(level, "m1");
+    await waitFor("m1 through the session queue", () => client.deliveries.length === 1);
+    expect(client.deliveries[0]!.droppable).toBeUndefined();
+    expect(client.lost).toEqual([]);
+  });
+});
+
 describe("sharing", () => {
   test("many sessions of one user share two AMQP connections (one publishes, one consumes), at most 8 consumer channels and one publish channel", async () => {
     const user = await addUser();

@@ -137,7 +137,7 @@ export class PooledConnection {
 
   /** The shared QoS 0 fan-out of this (consume) connection, made at first use (qos0-fanout.ts). */
   qos0Fanout(exchange: string): Qos0Fanout {
-    this.fanout ??= new Qos0Fanout(this, exchange);
+    this.fanout ??= new Qos0Fanout(this, exchange, (message) => this.log.warning(`${message} on AMQP connection ${this.name}`));
     return this.fanout;
   }
 

@@ -96,6 +96,8 @@ export class Qos0Fanout {
   constructor(
     private readonly connection: FanoutConnection,
     private readonly exchange: string,
+    /** For the operator: why this user's QoS 0 subscribers fall back to queues of their own. */
+    private readonly logWarning: (message: string) => void = () => {},
   ) {}
 
   /**
@@ -169,7 +171,13 @@ export class Qos0Fanout {
 
   private ensureQueue(lease: OpsLease): Promise<BackendError | undefined> {
     this.ready ??= this.makeQueue(lease).then((error) => {
-      if (error !== undefined) this.ready = undefined; // the next subscriber tries again
+      if (error !== undefined) {
+        this.ready = undefined; // the next subscriber tries again
+        this.logWarning(
+          `cannot use the shared QoS 0 queue '${this.queueName}' (${error.message}); ` +
+            "this subscriber's QoS 0 subscriptions use its own session queue (adapter.qos0_fanout)",
+        );
+      }
       return error;
     });
     return this.ready;
