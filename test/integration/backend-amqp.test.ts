@@ -195,6 +195,34 @@ describe("shared QoS 0 fan-out", () => {
   });
 });
 
+describe("shared QoS 0 fan-out: a session closed while its SUBSCRIBE is in flight", () => {
+  test("leaves no binding behind on the user's fan-out queue", async () => {
+    const user = await addUser();
+    const backend = makeBackend();
+    const keeper = await open(backend, { username: user, password: "pw" });
+    expect(await keeper.session.subscribe([{ filter: uniqueName("keep"), qos: 0 }])).toEqual([{ ok: true }]); // the queue exists
+    // Closed at different moments of the SUBSCRIBE (before, during and after its queue.bind).
+    const levels: string[] = [];
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const level = uniqueName(`t${i}`);
+        levels.push(level);
+        const client = await open(backend, { username: user, password: "pw" });
+        const subscribed = client.session.subscribe([{ filter: level, qos: 0 }]);
+        await new Promise((resolve) => setTimeout(resolve, i * 0.25));
+        await client.session.close({ clean: true });
+        await subscribed;
+      }),
+    );
+    const leftover = async () =>
+      (await rabbitmqctlJson<Array<{ destination_name: string; routing_key: string }>>("list_bindings", "-p", "/", "destination_name", "routing_key")).filter(
+        (b) => b.destination_name.startsWith("mqtt-subscription-adapter-fanout-") && levels.includes(b.routing_key),
+      );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // unbinds run in the background
+    expect(await leftover()).toEqual([]);
+  });
+});
+
 describe("sharing", () => {
   test("many sessions of one user share two AMQP connections (one publishes, one consumes), at most 8 consumer channels and one publish channel", async () => {
     const user = await addUser();

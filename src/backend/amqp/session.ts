@@ -221,6 +221,12 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
           if (this.wantsShared(qos)) {
             const fanout = connection.qos0Fanout(this.settings.exchange);
             const failure = await fanout.add(this, bindingKey, lease);
+            if (failure === undefined && this.ended !== undefined) {
+              // Closed or lost while binding: leaveFanout() has run already, so give the key back here.
+              fanout.remove(this, bindingKey);
+              results.push({ ok: false, error: this.ended });
+              continue;
+            }
             if (failure === undefined) {
               this.fanout = fanout;
               if (this.place(bindingKey, "shared") === "own") await lease.run((ch) => ch.unbindQueue(this.queueName, this.settings.exchange, bindingKey));
