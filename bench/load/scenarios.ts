@@ -226,11 +226,12 @@ function sampleMemory(endpoint: Endpoint): Record<string, number> {
  * `count` connections that stay idle (optionally with one QoS 1 subscription each): connect
  * rate, and resident memory per connection of the endpoint's processes (after minus before).
  */
-function idle(name: string, count: number, subscribe: boolean): Scenario {
+/** `subscribeQos` undefined: connect only; else each client subscribes to its own topic at that QoS. */
+function idle(name: string, count: number, subscribeQos: QoS | undefined): Scenario {
   const concurrency = 100;
   return {
     name,
-    describe: `${count} connections, ${concurrency} connecting at a time${subscribe ? ", each then subscribing QoS 1 to its own topic" : ", idle"}; RSS after minus before, per connection`,
+    describe: `${count} connections, ${concurrency} connecting at a time${subscribeQos !== undefined ? `, each then subscribing QoS ${subscribeQos} to its own topic` : ", idle"}; RSS after minus before, per connection`,
     async run(context) {
       await Bun.sleep(2000); // let the previous round's memory settle
       const before = sampleMemory(context.endpoint);
@@ -244,7 +245,7 @@ function idle(name: string, count: number, subscribe: boolean): Scenario {
           const i = next++;
           try {
             const client = await connectClient({ port: context.endpoint.port, clientId: `${context.runId}-i${i}`, cleanSession: true, keepaliveSeconds: 0 });
-            if (subscribe) await client.subscribe(`bench/${context.runId}/idle/${i}`, 1);
+            if (subscribeQos !== undefined) await client.subscribe(`bench/${context.runId}/idle/${i}`, subscribeQos);
             clients[i] = client;
           } catch (error) {
             if (failed++ === 0) context.log(`  first failure: ${error instanceof Error ? error.message : String(error)}`);
@@ -323,8 +324,9 @@ export function allScenarios(idleCount: number): Scenario[] {
     latency("latency-qos0", 0, 1000, 5),
     latency("latency-qos1", 1, 1000, 5),
     fanout("fanout-100", 100, 5_000),
-    idle("idle", idleCount, false),
-    idle("idle-sub-qos1", Math.min(idleCount, 2000), true),
+    idle("idle", idleCount, undefined),
+    idle("idle-sub-qos1", Math.min(idleCount, 2000), 1),
+    idle("idle-sub-qos0", Math.min(idleCount, 2000), 0),
     backlog("backlog-10k", 10_000),
   ];
 }
