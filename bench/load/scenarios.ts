@@ -323,6 +323,9 @@ export function allScenarios(idleCount: number): Scenario[] {
     throughput("qos1-64B", 1, 64, 5_000),
     latency("latency-qos0", 0, 1000, 5),
     latency("latency-qos1", 1, 1000, 5),
+    // The same under load: 10,000 msg/s (not in issue 8's targets; shows where each endpoint queues).
+    latency("latency-qos0-10k", 0, 10_000, 5),
+    latency("latency-qos1-10k", 1, 10_000, 5),
     fanout("fanout-100", 100, 5_000),
     idle("idle", idleCount, undefined),
     idle("idle-sub-qos1", Math.min(idleCount, 2000), 1),
