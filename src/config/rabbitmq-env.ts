@@ -18,6 +18,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
+import { readEnvFile, type EnvFileValue } from "./env-file.ts";
 import { parseConf, type ConfEntry } from "./parse.ts";
 import { listenerType, portType, type ListenerAddress } from "./value-types.ts";
 
@@ -37,7 +38,7 @@ export function discoverAmqpUrl(options: { rabbitmqConfDir: string; env: Env }):
   const { rabbitmqConfDir: dir, env } = options;
   const warnings: string[] = [];
   const envFilePath = nonEmpty(env.RABBITMQ_CONF_ENV_FILE) ?? join(dir, "rabbitmq-env.conf");
-  const envFile = existsSync(envFilePath) ? readEnvFile(envFilePath, warnings) : new Map<string, EnvValue>();
+  const envFile = existsSync(envFilePath) ? readRabbitEnvFile(envFilePath, warnings) : new Map<string, EnvValue>();
   if (!existsSync(envFilePath) && nonEmpty(env.RABBITMQ_CONF_ENV_FILE)) {
     warnings.push(`RABBITMQ_CONF_ENV_FILE names ${envFilePath}, which does not exist`);
   }
@@ -89,7 +90,7 @@ export function discoverLoopbackUsers(options: { rabbitmqConfDir: string; env: E
   const { rabbitmqConfDir: dir, env } = options;
   const warnings: string[] = [];
   const envFilePath = nonEmpty(env.RABBITMQ_CONF_ENV_FILE) ?? join(dir, "rabbitmq-env.conf");
-  const envFile = existsSync(envFilePath) ? readEnvFile(envFilePath, warnings) : new Map<string, EnvValue>();
+  const envFile = existsSync(envFilePath) ? readRabbitEnvFile(envFilePath, warnings) : new Map<string, EnvValue>();
   const lookup = (name: string): { value: string } | undefined => {
     const fromEnv = nonEmpty(env[`RABBITMQ_${name}`]);
     if (fromEnv !== undefined) return { value: fromEnv };
@@ -191,35 +192,15 @@ function readRabbitListeners(files: string[], warnings: string[]): FoundListener
   return found;
 }
 
-type EnvValue = { name: string; value: string; line: number };
+type EnvValue = EnvFileValue;
 
-/** Literal `NAME=value` lines of a rabbitmq-env.conf (optionally `export`ed, quoted). */
-export function readEnvFile(path: string, warnings: string[]): Map<string, EnvValue> {
-  const values = new Map<string, EnvValue>();
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    warnings.push(`cannot read ${path}: ${(error as Error).message}`);
-    return values;
-  }
-  text.split("\n").forEach((raw, index) => {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(raw.replace(/\r$/, ""));
-    if (!m) return;
-    const name = m[1] as string;
-    let value = (m[2] as string).trim();
-    const quoted = /^(["'])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[2] as string;
-    else value = value.replace(/\s+#.*$/, "");
-    if (value.includes("$") || value.includes("`")) {
-      if (/(^|_)(NODE_PORT|NODE_IP_ADDRESS|CONFIG_FILES?)$/.test(name)) {
-        warnings.push(`${path}:${index + 1}: ${name}=${value}: needs a shell to expand, so it is not used; write a literal value or set adapter.amqp_url`);
-      }
-      return;
-    }
-    values.set(name, { name, value, line: index + 1 });
-  });
-  return values;
+/** Literal settings of RabbitMQ's rabbitmq-env.conf; an expanded port or config path is worth a warning. */
+function readRabbitEnvFile(path: string, warnings: string[]): Map<string, EnvValue> {
+  return readEnvFile(path, warnings, ({ name, value, line }) =>
+    /(^|_)(NODE_PORT|NODE_IP_ADDRESS|CONFIG_FILES?)$/.test(name)
+      ? `${path}:${line}: ${name}=${value}: needs a shell to expand, so it is not used; write a literal value or set adapter.amqp_url`
+      : undefined,
+  );
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -21,6 +21,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { readEnvFile, type EnvFileValue } from "../config/env-file.ts";
 import { parseEnabledPlugins } from "./enabled-plugins.ts";
 import { underRoot } from "./paths.ts";
 
@@ -65,7 +66,7 @@ export function locateRabbitmq(options: { root: string; env: Env }): RabbitmqLay
   const confEnvTarget = nonEmpty(env.RABBITMQ_CONF_ENV_FILE) ?? `${CONFIG_BASE}/rabbitmq-env.conf`;
   const confEnvPath = host(confEnvTarget);
   const confEnvExists = isFile(confEnvPath);
-  const envFile = confEnvExists ? readEnvFile(confEnvPath, warnings) : new Map<string, EnvValue>();
+  const envFile = confEnvExists ? readLayoutEnvFile(confEnvPath, warnings) : new Map<string, EnvValue>();
   if (!confEnvExists && nonEmpty(env.RABBITMQ_CONF_ENV_FILE) !== undefined) {
     warnings.push(`RABBITMQ_CONF_ENV_FILE names ${confEnvPath}, which does not exist`);
   }
@@ -190,37 +191,16 @@ function findAccount(file: string, name: string): number | null {
   return null;
 }
 
-type EnvValue = { name: string; value: string; line: number };
+type EnvValue = EnvFileValue;
 
 /** The rabbitmq-env.conf settings this module reads (with or without the RABBITMQ_ prefix). */
 const USED_NAMES = /^(RABBITMQ_)?(CONFIG_FILES?|ADVANCED_CONFIG_FILE|ENABLED_PLUGINS(_FILE)?)$/;
 
-/** Literal `NAME=value` lines of a rabbitmq-env.conf (optionally `export`ed, quoted). */
-export function readEnvFile(path: string, warnings: string[]): Map<string, EnvValue> {
-  const values = new Map<string, EnvValue>();
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    warnings.push(`cannot read ${path}: ${(error as Error).message}`);
-    return values;
-  }
-  text.split("\n").forEach((raw, index) => {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(raw.replace(/\r$/, ""));
-    if (!m) return;
-    const name = m[1] as string;
-    let value = (m[2] as string).trim();
-    const quoted = /^(["'])(.*)\1$/.exec(value);
-    value = quoted ? (quoted[2] as string) : value.replace(/\s+#.*$/, "");
-    if ((quoted?.[1] !== "'" && value.includes("$")) || value.includes("`")) {
-      if (USED_NAMES.test(name)) {
-        warnings.push(`${path}:${index + 1}: ${name}=${value} needs a shell to expand; rabbitmq-mqtt enable did not use it`);
-      }
-      return;
-    }
-    values.set(name, { name, value, line: index + 1 });
-  });
-  return values;
+/** Literal settings of rabbitmq-env.conf; an expanded one this module needs is worth a warning. */
+function readLayoutEnvFile(path: string, warnings: string[]): Map<string, EnvValue> {
+  return readEnvFile(path, warnings, ({ name, value, line }) =>
+    USED_NAMES.test(name) ? `${path}:${line}: ${name}=${value} needs a shell to expand; rabbitmq-mqtt enable did not use it` : undefined,
+  );
 }
 
 function isFile(path: string): boolean {
