@@ -78,6 +78,8 @@ type Failure = { stage: "queue" | "bind"; error: BackendError };
 
 interface KeyState {
   words: BindingWords;
+  /** Has `*` or `#`: found by matching; a key without is found by lookup (routing key = binding key). */
+  wildcard: boolean;
   members: Set<FanoutMember>;
   /** The key's queue.bind (shared by every add waiting for it). */
   bound: Promise<BackendError | undefined>;
@@ -88,6 +90,8 @@ export class Qos0Fanout {
   private ready: Promise<BackendError | undefined> | undefined;
   private registration: ConsumerRegistration | undefined;
   private readonly keys = new Map<string, KeyState>();
+  /** The wildcard subset of `keys`: only these are matched one by one for a routing key. */
+  private readonly wildcardKeys = new Set<KeyState>();
   /** Unbinds in flight per key: a new bind of the key waits for them. */
   private readonly unbinding = new Map<string, Promise<unknown>>();
   private readonly routes = new Map<string, FanoutMember[]>();
@@ -116,12 +120,14 @@ export class Qos0Fanout {
         const result = await lease.run((ch) => ch.bindQueue(this.queueName, this.exchange, bindingKey));
         return result.ok ? undefined : result.error;
       })();
-      state = { words: splitWords(bindingKey), members: new Set(), bound };
+      const words = splitWords(bindingKey);
+      state = { words, wildcard: words.includes("*") || words.includes("#"), members: new Set(), bound };
       this.keys.set(bindingKey, state);
+      if (state.wildcard) this.wildcardKeys.add(state);
     }
     const refused = await state.bound;
     if (refused !== undefined) {
-      if (this.keys.get(bindingKey) === state && state.members.size === 0) this.keys.delete(bindingKey);
+      if (this.keys.get(bindingKey) === state && state.members.size === 0) this.forget(bindingKey, state);
       return { stage: "bind", error: refused };
     }
     if (this.keys.get(bindingKey) !== state) return this.add(member, bindingKey, lease); // unbound meanwhile
@@ -137,7 +143,7 @@ export class Qos0Fanout {
     if (state === undefined || !state.members.delete(member)) return;
     this.routes.clear();
     if (state.members.size > 0) return;
-    this.keys.delete(bindingKey);
+    this.forget(bindingKey, state);
     if (this.connection.dead !== undefined) return;
     const unbind = (async () => {
       const lease = this.connection.ops.lease();
@@ -220,10 +226,22 @@ export class Qos0Fanout {
     for (const member of targets) member.deliverShared(delivery);
   }
 
+  private forget(bindingKey: string, state: KeyState): void {
+    this.keys.delete(bindingKey);
+    this.wildcardKeys.delete(state);
+  }
+
+  /**
+   * Who gets a message with `routingKey`: the members of the binding key equal to it (one lookup:
+   * devices subscribed to their own topics cost nothing per message), and of every wildcard key
+   * that matches it (one match each).
+   */
   private membersFor(routingKey: string): FanoutMember[] {
     const words = splitWords(routingKey);
     const found = new Set<FanoutMember>();
-    for (const state of this.keys.values()) {
+    const exact = this.keys.get(routingKey);
+    if (exact !== undefined && !exact.wildcard) for (const member of exact.members) found.add(member);
+    for (const state of this.wildcardKeys) {
       if (state.members.size === 0 || !bindingMatches(state.words, words)) continue;
       for (const member of state.members) found.add(member);
     }
@@ -238,6 +256,7 @@ export class Qos0Fanout {
     this.registration = undefined;
     this.ready = undefined;
     this.keys.clear();
+    this.wildcardKeys.clear();
     this.routes.clear();
     const members = [...this.members];
     this.members.clear();
