@@ -1,8 +1,10 @@
 /**
- * The shared consumer channel of one pooled AMQP connection: many sessions' consumers on one
- * channel. AMQP allows it and it is what makes a subscriber cheap: each consumer has its own
- * prefetch window (`basic.qos(prefetch, global=false)` applies to consumers created after it on
- * the channel), and acks are per delivery tag, so sessions never see each other's messages.
+ * A consumer channel of one pooled AMQP connection, shared by sessions' consumers once the
+ * connection has its 8 (pooled-connection.ts). AMQP allows it and it is what makes a subscriber
+ * cheap: each consumer has its own prefetch window (`basic.qos(prefetch, global=false)` applies to
+ * consumers created after it on the channel), and acks are per delivery tag, so sessions never
+ * see each other's messages. A turn's acks go out together, as one multiple ack where the settled
+ * deliveries form a run (ack-batcher.ts says why that never acks another session's delivery).
  *
  * What can go wrong on a shared channel, and how it is kept from hurting other sessions:
  * - acking a delivery tag the channel does not know (already acked, or from a channel that was
