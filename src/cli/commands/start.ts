@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { loadConfig } from "../../config/index.ts";
 import { rejectUnknownFlags } from "../../install/index.ts";
 import { createLogger } from "../../log.ts";
-import { describeReload } from "../../admin/index.ts";
+import { describeReload, redactUrl } from "../../admin/index.ts";
 import { startServer } from "../../server.ts";
 import { VERSION } from "../../version.ts";
 
@@ -87,14 +87,3 @@ export const startCommand = defineCommand({
     });
   },
 });
-
-/** The URL without its password, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "********";
-    return parsed.toString();
-  } catch {
-    return "(unparseable URL)";
-  }
-}
