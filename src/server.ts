@@ -146,13 +146,17 @@ export async function startServer(
   };
 
   let listeners: RunningListener[] = [];
-  try {
-    listeners = startListeners(config, log, accept);
-  } catch (error) {
+  /** Undoes what was started so far when a later step of the start fails (no client was served). */
+  const abandonStart = async (): Promise<void> => {
     for (const listener of listeners) listener.stop();
     watch?.stop();
     await backend.shutdown();
     retainedStore.close();
+  };
+  try {
+    listeners = startListeners(config, log, accept);
+  } catch (error) {
+    await abandonStart();
     throw error;
   }
 
@@ -173,10 +177,7 @@ export async function startServer(
       },
     });
   } catch (error) {
-    for (const listener of listeners) listener.stop();
-    watch?.stop();
-    await backend.shutdown();
-    retainedStore.close();
+    await abandonStart();
     throw error;
   }
 
