@@ -1,15 +1,11 @@
 import { defineCommand } from "citty";
 import { askAdmin, formatConnectionsTable, resolveAdminTarget, type ConnectionRow } from "../../admin/index.ts";
 import { rejectUnknownFlags } from "../../install/index.ts";
+import { ADMIN_TARGET_ARGS } from "./admin-target-args.ts";
 import { EXIT_OK, EXIT_SOFTWARE, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit-codes.ts";
 
 const args = {
-  config: {
-    type: "string",
-    valueHint: "FILE",
-    description: "configuration naming the admin socket (default $RABBITMQ_MQTT_CONFIG_FILE or /etc/rabbitmq/rabbitmq_mqtt.conf)",
-  },
-  socket: { type: "string", valueHint: "PATH", description: "admin socket to ask (default: adapter.admin_socket of the configuration)" },
+  ...ADMIN_TARGET_ARGS,
   format: { type: "string", valueHint: "table|json", description: "table: a header and tab-separated lines (default); json: an array of objects" },
   quiet: { type: "boolean", description: "no \"Listing MQTT connections ...\" line on stderr" },
 } as const;

@@ -3,15 +3,11 @@ import { resolve } from "node:path";
 import { defineCommand } from "citty";
 import { askAdmin, formatStatus, inspectInstallation, resolveAdminTarget, type RuntimeAnswer, type StatusReport } from "../../admin/index.ts";
 import { rejectUnknownFlags } from "../../install/index.ts";
+import { ADMIN_TARGET_ARGS } from "./admin-target-args.ts";
 import { EXIT_OK, EXIT_SOFTWARE, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit-codes.ts";
 
 const args = {
-  config: {
-    type: "string",
-    valueHint: "FILE",
-    description: "configuration naming the admin socket (default $RABBITMQ_MQTT_CONFIG_FILE or /etc/rabbitmq/rabbitmq_mqtt.conf)",
-  },
-  socket: { type: "string", valueHint: "PATH", description: "admin socket to ask (default: adapter.admin_socket of the configuration)" },
+  ...ADMIN_TARGET_ARGS,
   root: { type: "string", valueHint: "DIR", description: "look for the installed unit and binary under DIR (as enable --root)" },
   format: { type: "string", valueHint: "text|json", description: "output format (default text)" },
 } as const;
