@@ -9,7 +9,7 @@
 import { PACKET_TYPE_NAMES, PacketType, ReasonCode, type Packet } from "../codec/index.ts";
 import type { RetainedStore } from "../retained/index.ts";
 import type { ConnectionContext } from "./context.ts";
-import { DEFAULT_QOS0_MAX_BUFFERED_BYTES, Deliveries } from "./delivery.ts";
+import { Deliveries } from "./delivery.ts";
 import { handleDisconnect } from "./disconnect.ts";
 import { ProtocolError } from "./errors.ts";
 import { handlePingreq } from "./ping.ts";
@@ -35,11 +35,7 @@ export class ConnectedClient {
     limits: { maxInflightPublishesPerClient: number; maxInflightRetained?: number; qos0MaxBufferedBytes?: number },
   ) {
     this.publishes = new InboundPublishes(context, limits.maxInflightPublishesPerClient);
-    this.deliveries = new Deliveries(
-      context,
-      () => this.retainedDeliveries.onAcknowledged(),
-      limits.qos0MaxBufferedBytes ?? DEFAULT_QOS0_MAX_BUFFERED_BYTES,
-    );
+    this.deliveries = new Deliveries(context, () => this.retainedDeliveries.onAcknowledged(), limits.qos0MaxBufferedBytes);
     this.retainedDeliveries = new RetainedDeliveries(
       context,
       this.deliveries,

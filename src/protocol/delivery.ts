@@ -77,8 +77,8 @@ export class Deliveries {
     private readonly context: ConnectionContext,
     /** A retained message's flow finished (its window has room again). */
     private readonly onRetainedDone: () => void = () => {},
-    /** Unsent bytes above which droppable (shared QoS 0) deliveries are dropped. */
-    private readonly qos0MaxBufferedBytes = DEFAULT_QOS0_MAX_BUFFERED_BYTES,
+    /** Unsent bytes above which droppable (shared QoS 0) deliveries are dropped; undefined = the default. */
+    private readonly qos0MaxBufferedBytes: number = DEFAULT_QOS0_MAX_BUFFERED_BYTES,
   ) {}
 
   /** QoS 1 and 2 PUBLISHes (and resent PUBRELs) the client has not finished acknowledging. */
