@@ -32,7 +32,6 @@ import { fromOperationError } from "./errors.ts";
 
 export { DeliveryTagRef };
 
-
 /** One session's consumer registration. */
 export interface ConsumerRegistration {
   queue: string;

@@ -95,7 +95,6 @@ export class Qos0Fanout {
   /** Unbinds in flight per key: a new bind of the key waits for them. */
   private readonly unbinding = new Map<string, Promise<unknown>>();
   private readonly routes = new Map<string, FanoutMember[]>();
-  private readonly members = new Set<FanoutMember>();
 
   constructor(
     private readonly connection: FanoutConnection,
@@ -132,7 +131,6 @@ export class Qos0Fanout {
     }
     if (this.keys.get(bindingKey) !== state) return this.add(member, bindingKey, lease); // unbound meanwhile
     state.members.add(member);
-    this.members.add(member);
     this.routes.clear();
     return undefined;
   }
@@ -162,7 +160,6 @@ export class Qos0Fanout {
   /** The member is gone: drops every binding it held. */
   leave(member: FanoutMember, bindingKeys: Iterable<string>): void {
     for (const key of bindingKeys) this.remove(member, key);
-    this.members.delete(member);
   }
 
   /** A member's own-queue bindings changed: recompute who gets what. */
@@ -255,11 +252,11 @@ export class Qos0Fanout {
     if (this.registration !== registration) return;
     this.registration = undefined;
     this.ready = undefined;
+    const members = new Set<FanoutMember>();
+    for (const state of this.keys.values()) for (const member of state.members) members.add(member);
     this.keys.clear();
     this.wildcardKeys.clear();
     this.routes.clear();
-    const members = [...this.members];
-    this.members.clear();
     for (const member of members) member.fanoutLost(error);
   }
 }

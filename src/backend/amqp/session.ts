@@ -23,8 +23,8 @@
  *
  * Clean-session QoS 0 subscriptions (with `adapter.qos0_fanout = shared`, the default) bind the
  * user's shared fan-out queue instead (qos0-fanout.ts: why, and what it costs a slow client), so
- * a clean client that only subscribes at QoS 0 has no queue of its own. `placement` says where
- * each binding key is bound; a key moves when it is subscribed again at another QoS (bound in its
+ * a clean client that only subscribes at QoS 0 has no queue of its own. `ownKeys` and
+ * `sharedKeys` say where each binding key is bound; a key moves when it is subscribed again at another QoS (bound in its
  * new place first, then unbound from the old one). If the fan-out queue cannot be made (e.g. no
  * permission to declare it), the session's own queue is used, as with `per_session`.
  *
@@ -109,10 +109,10 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
   private closed = false;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly connections: SessionConnections;
-  /** Where each binding key of this session is bound: its own queue or the shared fan-out. */
-  private readonly placement = new Map<string, "own" | "shared">();
-  /** The own-queue binding keys, split, for `receivesOnOwnQueue`. */
-  private ownWords: BindingWords[] = [];
+  /** Binding keys bound on our own queue (split, for `receivesOnOwnQueue`) … */
+  private readonly ownKeys = new Map<string, BindingWords>();
+  /** … and those bound on the shared fan-out: a key is in at most one of the two. */
+  private readonly sharedKeys = new Set<string>();
   /** The fan-out our shared keys are bound on (that of our consume connection). */
   private fanout: Qos0Fanout | undefined;
   /** The fan-out queue could not be made for us: use the own queue from now on. */
@@ -301,7 +301,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
 
   /** FanoutMember: whether one of our own queue's bindings routes `routingWords` there too. */
   receivesOnOwnQueue(routingWords: readonly string[]): boolean {
-    for (const words of this.ownWords) if (bindingMatches(words, routingWords)) return true;
+    for (const words of this.ownKeys.values()) if (bindingMatches(words, routingWords)) return true;
     return false;
   }
 
@@ -355,18 +355,14 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
   }
 
   /**
-   * Records where `bindingKey` is bound now (undefined: nowhere) and returns where it was; keeps
-   * `ownWords` (and the fan-out's routing, which skips keys our own queue gets) up to date.
+   * Records where `bindingKey` is bound now (undefined: nowhere) and returns where it was; a change
+   * of our own queue's keys tells the fan-out, whose routing skips keys our own queue gets.
    */
   private place(bindingKey: string, where: "own" | "shared" | undefined): "own" | "shared" | undefined {
-    const previous = this.placement.get(bindingKey);
-    if (where === undefined) this.placement.delete(bindingKey);
-    else this.placement.set(bindingKey, where);
-    if (previous === "own" || where === "own") {
-      this.ownWords = [];
-      for (const [key, place] of this.placement) if (place === "own") this.ownWords.push(splitWords(key));
-      this.fanout?.invalidate();
-    }
+    const previous = this.ownKeys.delete(bindingKey) ? "own" : this.sharedKeys.delete(bindingKey) ? "shared" : undefined;
+    if (where === "own") this.ownKeys.set(bindingKey, splitWords(bindingKey));
+    else if (where === "shared") this.sharedKeys.add(bindingKey);
+    if (previous === "own" || where === "own") this.fanout?.invalidate();
     return previous;
   }
 
@@ -375,9 +371,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
     const fanout = this.fanout;
     if (fanout === undefined) return;
     this.fanout = undefined;
-    const shared: string[] = [];
-    for (const [key, place] of this.placement) if (place === "shared") shared.push(key);
-    fanout.leave(this, shared);
+    fanout.leave(this, this.sharedKeys);
   }
 
   /** Consumes the stored queue found at connect. */
