@@ -13,7 +13,7 @@
  */
 import * as mqtt from "mqtt-packet";
 import { Decoder, Encoder, PacketType, encodePacket, type Packet, type ProtocolVersion, type PublishPacket } from "../../src/codec/index.ts";
-import { toMqttPacket, withBuffers, type Shape } from "../../src/codec/mqtt-packet-shape.ts";
+import { toMqttPacket, type Shape } from "../../src/codec/mqtt-packet-shape.ts";
 
 export interface BenchCase {
   name: string;
@@ -53,6 +53,16 @@ const RUN_BYTES = 4 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 
+function withBuffers(value: any): any {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) return value.map(withBuffers);
+  if (value !== null && typeof value === "object") {
+    const out: Shape = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
+    for (const [k, v] of Object.entries(value)) out[k] = withBuffers(v);
+    return out;
+  }
+  return value;
+}
 
 /** `bytes` of JSON-like ASCII text, as sensors and apps mostly send: no zero bytes, no UTF-8 beyond ASCII. */
 function payload(bytes: number): Uint8Array {

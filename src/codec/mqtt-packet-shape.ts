@@ -1,8 +1,8 @@
 /**
  * The map between our packet shape and mqtt-packet's (npm, 9.0.2: the codec inside MQTT.js), for
  * the oracle test (oracle.test.ts) and the benchmark (bench/codec). Imported only by those, never
- * by the codec. Binary fields stay Uint8Array in the shapes; mqtt-packet's parse() and generate()
- * need Buffers, which `withBuffers` wraps them in (without copying) at the call.
+ * by the codec. Pure data: binary fields stay Uint8Array here; mqtt-packet's generate() needs
+ * Buffers, which its callers wrap (see withBuffers in oracle.test.ts).
  *
  * The shapes differ in names (messageId / packetId, granted / reasonCodes, unit suffixes on our
  * property names), in types (0/1 byte properties are booleans there; a lone Subscription
@@ -244,16 +244,4 @@ export function userPropertiesAsMqttPacketParses(pairs: Array<[string, string]>)
     else merged[name] = value;
   }
   return Object.entries(merged).flatMap(([name, v]) => (Array.isArray(v) ? v : [v]).map((one): [string, string] => [name, one]));
-}
-
-/** mqtt-packet works on Buffers (it calls .copy() on them): `value` with every Uint8Array in it wrapped as one, not copied. */
-export function withBuffers(value: any): any {
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (Array.isArray(value)) return value.map(withBuffers);
-  if (value !== null && typeof value === "object") {
-    const out: Shape = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
-    for (const [k, v] of Object.entries(value)) out[k] = withBuffers(v);
-    return out;
-  }
-  return value;
 }

@@ -39,13 +39,24 @@ import { PROPERTY_DEFINITIONS, PacketType, PropertyDataType, ReasonCode, type Pr
 import { decodePacket } from "./decode.ts";
 import { Decoder } from "./decoder.ts";
 import { encodePacket } from "./encode.ts";
-import { CMD, PROPERTY_NAMES, type Shape, comparable, fromMqttPacket, toMqttPacket, userPropertiesAsMqttPacketParses, withBuffers } from "./mqtt-packet-shape.ts";
+import { CMD, PROPERTY_NAMES, type Shape, comparable, fromMqttPacket, toMqttPacket, userPropertiesAsMqttPacketParses } from "./mqtt-packet-shape.ts";
 import type { Packet, Properties } from "./packets.ts";
 import { packetTypesOf, randomPacket } from "./random-packets.ts";
 import { h, prng, toHex } from "./test-helpers.ts";
 
 // ---------------------------------------------------------------- running mqtt-packet
 
+/** mqtt-packet writes Buffers (it calls .copy() on them): every Uint8Array in `shape` wrapped without copying. */
+function withBuffers(value: any): any {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) return value.map(withBuffers);
+  if (value !== null && typeof value === "object") {
+    const out: Shape = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
+    for (const [k, v] of Object.entries(value)) out[k] = withBuffers(v);
+    return out;
+  }
+  return value;
+}
 
 /** Parses one packet's bytes with a fresh mqtt-packet parser (difference 7). */
 function mqttParse(bytes: Uint8Array, version: ProtocolVersion): { packets: Shape[]; errors: string[] } {
