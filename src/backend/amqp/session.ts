@@ -23,10 +23,11 @@
  *
  * Clean-session QoS 0 subscriptions (with `adapter.qos0_fanout = shared`, the default) bind the
  * user's shared fan-out queue instead (qos0-fanout.ts: why, and what it costs a slow client), so
- * a clean client that only subscribes at QoS 0 has no queue of its own. `ownKeys` and
- * `sharedKeys` say where each binding key is bound; a key moves when it is subscribed again at another QoS (bound in its
- * new place first, then unbound from the old one). If the fan-out queue cannot be made (e.g. no
- * permission to declare it), the session's own queue is used, as with `per_session`.
+ * a clean client that only subscribes at QoS 0 has no queue of its own. `bindings`
+ * (session-bindings.ts) says where each binding key is bound; a key moves when it is subscribed
+ * again at another QoS (bound in its new place first, then unbound from the old one). If the
+ * fan-out queue cannot be made (e.g. no permission to declare it), the session's own queue is
+ * used, as with `per_session`.
  *
  * Read-permission probe: basic.consume runs on the SHARED consumer channel, where a refusal would
  * close the channel for every session on it (and, since a closed channel drops its consumers,
@@ -55,7 +56,6 @@ import type {
   SubscribeRequest,
   SubscribeResult,
 } from "../backend.ts";
-import { bindingMatches, splitWords, type BindingWords } from "./binding-match.ts";
 import { DeliveryTagRef, type ConsumerChannel, type ConsumerRegistration } from "./consumer-channel.ts";
 import { HEADER_DUP, HEADER_PUBLISH_QOS, messageQosFromHeaders } from "./headers.ts";
 import { checkShortString, fromRoutingKey, toBindingKey, toRoutingKey } from "./naming.ts";
@@ -63,7 +63,8 @@ import { probeRead, type OpsLease } from "./ops-channels.ts";
 import type { Login } from "./pool.ts";
 import type { PooledConnection } from "./pooled-connection.ts";
 import type { PublishEntry } from "./publish-channel.ts";
-import type { FanoutMember, Qos0Fanout } from "./qos0-fanout.ts";
+import type { FanoutMember } from "./qos0-fanout.ts";
+import { SessionBindings } from "./session-bindings.ts";
 import { SessionConnections, type ConnectionUser } from "./session-connections.ts";
 import type { UserConnections } from "./user-connections.ts";
 
@@ -109,12 +110,8 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
   private closed = false;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly connections: SessionConnections;
-  /** Binding keys bound on our own queue (split, for `receivesOnOwnQueue`) … */
-  private readonly ownKeys = new Map<string, BindingWords>();
-  /** … and those bound on the shared fan-out: a key is in at most one of the two. */
-  private readonly sharedKeys = new Set<string>();
-  /** The fan-out our shared keys are bound on (that of our consume connection). */
-  private fanout: Qos0Fanout | undefined;
+  /** Where each binding key is bound: own queue or shared fan-out. */
+  private readonly bindings = new SessionBindings();
   /** The fan-out queue could not be made for us: use the own queue from now on. */
   private fanoutRefused = false;
 
@@ -222,14 +219,14 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
             const fanout = connection.qos0Fanout(this.settings.exchange);
             const failure = await fanout.add(this, bindingKey, lease);
             if (failure === undefined && this.ended !== undefined) {
-              // Closed or lost while binding: leaveFanout() has run already, so give the key back here.
+              // Closed or lost while binding: bindings.leaveFanout() has run already, so give the key back here.
               fanout.remove(this, bindingKey);
               results.push({ ok: false, error: this.ended });
               continue;
             }
             if (failure === undefined) {
-              this.fanout = fanout;
-              if (this.place(bindingKey, "shared") === "own") await lease.run((ch) => ch.unbindQueue(this.queueName, this.settings.exchange, bindingKey));
+              this.bindings.fanout = fanout;
+              if (this.bindings.place(bindingKey, "shared") === "own") await lease.run((ch) => ch.unbindQueue(this.queueName, this.settings.exchange, bindingKey));
               results.push({ ok: true });
               continue;
             }
@@ -253,7 +250,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
             continue;
           }
           ownBound = true;
-          if (this.place(bindingKey, "own") === "shared") this.fanout?.remove(this, bindingKey);
+          if (this.bindings.place(bindingKey, "own") === "shared") this.bindings.fanout?.remove(this, bindingKey);
           results.push({ ok: true });
         }
       } finally {
@@ -275,7 +272,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
         const bindingKey = toBindingKey(filter);
         if (checkShortString(bindingKey, "binding key") !== undefined) continue; // never bound
         // Unknown placement: a persistent session's binding from an earlier connection (own queue).
-        if (this.place(bindingKey, undefined) === "shared") this.fanout?.remove(this, bindingKey);
+        if (this.bindings.place(bindingKey, undefined) === "shared") this.bindings.fanout?.remove(this, bindingKey);
         else ownKeys.push(bindingKey);
       }
       if (!this.queueExists || ownKeys.length === 0) return undefined; // nothing was ever bound there
@@ -301,8 +298,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
 
   /** FanoutMember: whether one of our own queue's bindings routes `routingWords` there too. */
   receivesOnOwnQueue(routingWords: readonly string[]): boolean {
-    for (const words of this.ownKeys.values()) if (bindingMatches(words, routingWords)) return true;
-    return false;
+    return this.bindings.receivesOnOwnQueue(routingWords);
   }
 
   /** FanoutMember: the shared queue is gone, and with it our QoS 0 subscriptions. */
@@ -320,7 +316,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
     this.closed = true;
     this.ended ??= { kind: "unavailable", message: "the session was closed" };
     this.connections.detachAll();
-    this.leaveFanout();
+    this.bindings.leaveFanout(this);
     await this.serial(async () => {
       await this.stopConsumer();
       // A clean session's queue exists only if it subscribed, which acquired the consume connection.
@@ -340,7 +336,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
     if (this.ended !== undefined) return;
     this.ended = error;
     this.connections.detachAll();
-    this.leaveFanout();
+    this.bindings.leaveFanout(this);
     if (this.connections.consumeConnection?.dead === undefined) void this.serial(() => this.stopConsumer());
     this.events.lost(error);
   }
@@ -352,26 +348,6 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
 
   private wantsShared(qos: number): boolean {
     return qos === 0 && this.cleanSession && this.settings.qos0Fanout === "shared" && !this.fanoutRefused;
-  }
-
-  /**
-   * Records where `bindingKey` is bound now (undefined: nowhere) and returns where it was; a change
-   * of our own queue's keys tells the fan-out, whose routing skips keys our own queue gets.
-   */
-  private place(bindingKey: string, where: "own" | "shared" | undefined): "own" | "shared" | undefined {
-    const previous = this.ownKeys.delete(bindingKey) ? "own" : this.sharedKeys.delete(bindingKey) ? "shared" : undefined;
-    if (where === "own") this.ownKeys.set(bindingKey, splitWords(bindingKey));
-    else if (where === "shared") this.sharedKeys.add(bindingKey);
-    if (previous === "own" || where === "own") this.fanout?.invalidate();
-    return previous;
-  }
-
-  /** Drops our bindings on the shared fan-out (the session ended). */
-  private leaveFanout(): void {
-    const fanout = this.fanout;
-    if (fanout === undefined) return;
-    this.fanout = undefined;
-    fanout.leave(this, this.sharedKeys);
   }
 
   /** Consumes the stored queue found at connect. */
