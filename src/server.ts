@@ -89,6 +89,7 @@ function createBackend(config: AdapterConfig, log: Logger): Backend {
     subscriptionTtlMs: config.subscriptionTtlMs,
     durableQueueType: config.durableQueueType,
     qos0Fanout: config.qos0Fanout,
+    qos0LocalDelivery: config.qos0LocalDelivery,
     prefetch: config.prefetch,
     authCacheTtlMs: config.authCacheTtlMs,
     log: log.child("amqp"),

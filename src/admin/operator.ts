@@ -37,6 +37,8 @@ export async function startOperatorEndpoints(deps: { config: AdapterConfig; log:
               connectionsByProtocol: countConnectionsByProtocol(state.connections),
               amqpConnections: stats?.connections.length ?? 0,
               amqpChannels: stats?.connections.reduce((sum, c) => sum + c.channels, 0) ?? 0,
+              qos0LocalDeliveries: stats?.qos0LocalDeliveries ?? 0,
+              qos0EchoesDropped: stats?.qos0EchoesDropped ?? 0,
               startTimeSeconds: Math.floor(state.startedAtMs / 1000),
               residentMemoryBytes: process.memoryUsage().rss,
             });

@@ -180,6 +180,9 @@ export interface BackendStats {
   serverProduct?: string;
   serverVersion?: string;
   connections: BrokerConnectionStats[];
+  /** QoS 0 messages handed to a subscriber of this process without the trip through the broker, and their copies from the broker dropped. */
+  qos0LocalDeliveries?: number;
+  qos0EchoesDropped?: number;
 }
 
 /** The broker, as `protocol/` sees it. */

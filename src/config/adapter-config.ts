@@ -104,6 +104,8 @@ export interface AdapterConfig {
   durableQueueType: "classic" | "quorum";
   /** Clean-session QoS 0 subscriptions: one shared queue fanned out locally, or a queue per session. */
   qos0Fanout: "shared" | "per_session";
+  /** Shared QoS 0 fan-out: QoS 0 publishes of this adapter's clients reach its shared subscribers directly. */
+  qos0LocalDelivery: boolean;
   /** Shared QoS 0 fan-out: bytes waiting for a client's socket above which its QoS 0 messages are dropped. */
   qos0MaxBufferedBytes: number;
   topicAliasMaximum: number;

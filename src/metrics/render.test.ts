@@ -11,6 +11,8 @@ const GAUGES: RuntimeGauges = {
   connectionsByProtocol: { mqtt311: 3, mqtt50: 1 },
   amqpConnections: 2,
   amqpChannels: 5,
+  qos0LocalDeliveries: 7,
+  qos0EchoesDropped: 6,
   startTimeSeconds: 1_700_000_000,
   residentMemoryBytes: 50_000_000,
 };
@@ -88,6 +90,8 @@ describe("renderMetrics", () => {
     expect(sampleValue(samples, `${P}connections`, { protocol: "pending" })).toBe(0);
     expect(sampleValue(samples, `${P}amqp_connections`)).toBe(2);
     expect(sampleValue(samples, `${P}amqp_channels`)).toBe(5);
+    expect(sampleValue(samples, `${P}qos0_local_deliveries_total`)).toBe(7);
+    expect(sampleValue(samples, `${P}qos0_echoes_suppressed_total`)).toBe(6);
     expect(sampleValue(samples, `${P}build_info`, { version: VERSION, bun_version: Bun.version })).toBe(1);
     expect(sampleValue(samples, `${P}process_start_time_seconds`)).toBe(1_700_000_000);
   });

@@ -19,6 +19,9 @@ export interface RuntimeGauges {
   /** AMQP connections the adapter holds to RabbitMQ, and the channels open on them. */
   amqpConnections: number;
   amqpChannels: number;
+  /** Local QoS 0 delivery (adapter.qos0_local_delivery): messages delivered locally, echoes dropped. */
+  qos0LocalDeliveries: number;
+  qos0EchoesDropped: number;
   /** When the process started, seconds since the epoch. */
   startTimeSeconds: number;
   residentMemoryBytes: number;
@@ -68,6 +71,10 @@ export function renderMetrics(metrics: AdapterMetrics, gauges: RuntimeGauges): s
 
   out.family(`${p}qos0_messages_dropped_total`, "counter", "QoS 0 messages of the shared fan-out (adapter.qos0_fanout = shared) not written to a client whose socket was backed up");
   out.sample(`${p}qos0_messages_dropped_total`, undefined, metrics.qos0MessagesDropped);
+  out.family(`${p}qos0_local_deliveries_total`, "counter", "QoS 0 messages of this adapter's clients handed to its shared fan-out subscribers directly, without the round trip through RabbitMQ (adapter.qos0_local_delivery), once per subscribing user");
+  out.sample(`${p}qos0_local_deliveries_total`, undefined, gauges.qos0LocalDeliveries);
+  out.family(`${p}qos0_echoes_suppressed_total`, "counter", "copies of locally delivered QoS 0 messages that came back from RabbitMQ on a shared fan-out queue and were dropped");
+  out.sample(`${p}qos0_echoes_suppressed_total`, undefined, gauges.qos0EchoesDropped);
 
   const latency = metrics.pubackLatencyMs;
   out.family(`${p}puback_latency_seconds`, "histogram", "Time from reading a QoS 1 PUBLISH to writing its PUBACK (includes RabbitMQ's publisher confirm)");

@@ -3,10 +3,12 @@
  * How it maps MQTT onto RabbitMQ: naming.ts (names, topic ⇄ routing key), headers.ts (message
  * headers), pool.ts (authentication, connections per vhost and user), user-connections.ts (a
  * user's publish and consume connections), pooled-connection.ts (the channels a connection's
- * sessions share), session.ts (queues, bindings, consumers).
+ * sessions share), session.ts (queues, bindings, consumers), qos0-fanout.ts and local-qos0.ts
+ * (clean-session QoS 0 subscribers sharing a queue, and messages between this process's clients).
  */
 import type { Backend, BackendError, BackendStats, ConnectOutcome, ConnectRequest, SessionEvents } from "../backend.ts";
 import type { Logger } from "../../log.ts";
+import { LocalQos0Delivery } from "./local-qos0.ts";
 import { checkShortString, sessionQueueName } from "./naming.ts";
 import { probeRead, type OpsLease } from "./ops-channels.ts";
 import { ConnectionPool, type ExternalCredentials, type Login } from "./pool.ts";
@@ -32,6 +34,11 @@ export interface AmqpBackendOptions {
    * user) that this process fans out (qos0-fanout.ts), or the session's own queue. Default shared.
    */
   qos0Fanout?: "shared" | "per_session";
+  /**
+   * `adapter.qos0_local_delivery`: with the shared fan-out, a QoS 0 publish of a client of this
+   * process reaches the matching shared subscribers here at once (local-qos0.ts). Default true.
+   */
+  qos0LocalDelivery?: boolean;
   /** `mqtt.prefetch`: unacked deliveries per session (basic.qos per consumer). */
   prefetch: number;
   /** How long a successful login is reused without asking RabbitMQ again (0 = always ask). */
@@ -55,6 +62,8 @@ export interface AmqpBackendOptions {
 
 export class AmqpBackend implements Backend {
   private readonly pool: ConnectionPool;
+  /** Set when local QoS 0 delivery is on (the shared fan-out, and `qos0LocalDelivery` not false). */
+  private readonly localQos0: LocalQos0Delivery | undefined;
 
   /** Throws on options that cannot work (a startup error, reported before any port opens). */
   constructor(private readonly options: AmqpBackendOptions) {
@@ -69,6 +78,8 @@ export class AmqpBackend implements Backend {
       throw new Error(`authCacheTtlMs must be 0 or more milliseconds, got ${authCacheTtlMs}`);
     }
     if (options.exchange === "") throw new Error("exchange must not be empty (the default exchange cannot be bound to)");
+    const sharedFanout = (options.qos0Fanout ?? "shared") === "shared";
+    this.localQos0 = sharedFanout && options.qos0LocalDelivery !== false ? new LocalQos0Delivery() : undefined;
     this.pool = new ConnectionPool({
       url: options.url,
       heartbeatSeconds: options.heartbeatSeconds ?? 60,
@@ -88,7 +99,9 @@ export class AmqpBackend implements Backend {
 
   /** The AMQP connections of every pool, with their channels and sessions (for `status` and metrics). */
   stats(): BackendStats {
-    return this.pool.stats();
+    const stats = this.pool.stats();
+    if (this.localQos0 === undefined) return stats;
+    return { ...stats, qos0LocalDeliveries: this.localQos0.deliveredLocally, qos0EchoesDropped: this.localQos0.echoesDropped };
   }
 
   async connect(request: ConnectRequest, events: SessionEvents): Promise<ConnectOutcome> {
@@ -148,6 +161,7 @@ export class AmqpBackend implements Backend {
         subscriptionTtlMs: this.options.subscriptionTtlMs,
         durableQueueType: this.options.durableQueueType ?? "classic",
         qos0Fanout: this.options.qos0Fanout ?? "shared",
+        localQos0: this.localQos0,
       },
       events,
     );

@@ -45,7 +45,7 @@ import { ConsumerChannel } from "./consumer-channel.ts";
 import { fromOperationError } from "./errors.ts";
 import { OpsChannels } from "./ops-channels.ts";
 import { PublishChannel } from "./publish-channel.ts";
-import { Qos0Fanout } from "./qos0-fanout.ts";
+import { Qos0Fanout, type FanoutDirectory } from "./qos0-fanout.ts";
 
 /** What a connection tells a session attached to it. */
 export interface SessionLink {
@@ -136,8 +136,8 @@ export class PooledConnection {
   }
 
   /** The shared QoS 0 fan-out of this (consume) connection, made at first use (qos0-fanout.ts). */
-  qos0Fanout(exchange: string): Qos0Fanout {
-    this.fanout ??= new Qos0Fanout(this, exchange, (message) => this.log.warning(`${message} on AMQP connection ${this.name}`));
+  qos0Fanout(exchange: string, directory: FanoutDirectory | undefined): Qos0Fanout {
+    this.fanout ??= new Qos0Fanout(this, exchange, (message) => this.log.warning(`${message} on AMQP connection ${this.name}`), directory);
     return this.fanout;
   }
 

@@ -50,7 +50,20 @@ export interface PublishEntry {
   resolve: ((error: BackendError | undefined) => void) | undefined;
   /** For a refused QoS 0 publish, which has nobody waiting: tells its session. */
   onRefused: (error: BackendError) => void;
+  /** Set when the publish reaches a shared fan-out of this process (local-qos0.ts). */
+  local: LocalPublishHooks | undefined;
 }
+
+/** What local delivery (local-qos0.ts) needs to hear about a publish that reaches one of its fan-outs. */
+export interface LocalPublishHooks {
+  /** Once confirmed, mark exchange + routing key as verified. */
+  readonly verify: boolean;
+  /** RabbitMQ discarded the publish: its copy will not come back to the fan-out. */
+  discarded(): void;
+}
+
+/** Verified routing keys kept per exchange (beyond it the set starts again: a bound, not a tuning knob). */
+const VERIFIED_MAX = 4096;
 
 export class PublishChannel {
   private channel: ConfirmChannel | undefined;
@@ -61,6 +74,12 @@ export class PublishChannel {
   private closed = false;
   private pausedNow = false;
   private readonly flushWaiters: Array<() => void> = [];
+  /**
+   * Exchange → routing keys RabbitMQ has confirmed a publish to on the current channel: it would
+   * take another one (it checks permissions once per channel too). Local delivery (local-qos0.ts)
+   * relies on it; dropped with the channel.
+   */
+  private verified = new Map<string, Set<string>>();
 
   constructor(
     private readonly connection: ChannelModel,
@@ -72,6 +91,11 @@ export class PublishChannel {
   /** True while publishers should stop (write buffer full, or too many waiting for a channel). */
   get paused(): boolean {
     return this.pausedNow;
+  }
+
+  /** Whether RabbitMQ confirmed a publish to `exchange` with `routingKey` on the current channel. */
+  isVerified(exchange: string, routingKey: string): boolean {
+    return this.verified.get(exchange)?.has(routingKey) === true;
   }
 
   /** Publishes not yet confirmed or failed. */
@@ -110,11 +134,14 @@ export class PublishChannel {
   /** The connection is gone: fail everything pending with `error`. */
   fail(error: BackendError): void {
     this.closed = true;
+    // Never sent: RabbitMQ has none of them. (Whether the unconfirmed ones were routed is unknown.)
+    for (const entry of this.waiting) entry.local?.discarded();
     const entries = [...this.unconfirmed, ...this.waiting];
     this.unconfirmed.clear();
     this.waiting = [];
     for (const entry of entries) entry.resolve?.(error);
     this.channel = undefined;
+    this.verified = new Map();
     this.checkFlushed();
   }
 
@@ -124,6 +151,7 @@ export class PublishChannel {
     this.waiting = [];
     const owners = new Set<PublishEntry["onRefused"]>();
     for (const entry of entries) {
+      entry.local?.discarded();
       if (entry.resolve !== undefined) entry.resolve(error);
       else owners.add(entry.onRefused);
     }
@@ -167,9 +195,17 @@ export class PublishChannel {
       return;
     }
     this.unconfirmed.delete(entry);
+    if ((error === null || error === undefined) && entry.local?.verify === true) this.markVerified(entry);
     if (error === null || error === undefined) entry.resolve?.(undefined);
     else entry.resolve?.({ kind: "failed", message: "RabbitMQ could not take responsibility for the message (basic.nack)" });
     this.checkFlushed();
+  }
+
+  private markVerified(entry: PublishEntry): void {
+    let keys = this.verified.get(entry.exchange);
+    if (keys === undefined) this.verified.set(entry.exchange, (keys = new Set()));
+    if (keys.size >= VERIFIED_MAX) keys.clear();
+    keys.add(entry.routingKey);
   }
 
   private ensureChannel(): void {
@@ -215,6 +251,7 @@ export class PublishChannel {
   private onChannelClosed(channel: ConfirmChannel, closeError: unknown): void {
     if (this.channel !== channel) return;
     this.channel = undefined;
+    this.verified = new Map();
     const entries = [...this.unconfirmed];
     this.unconfirmed.clear();
     if (closeError === undefined || this.closed) {
@@ -235,7 +272,11 @@ export class PublishChannel {
     );
     const replay: PublishEntry[] = [];
     const refusedOwners = new Set<PublishEntry["onRefused"]>();
+    // RabbitMQ routed every publish before the first refused one and none from it on.
+    let routed = true;
     for (const entry of entries) {
+      if (culprits.has(entry)) routed = false;
+      if (!routed && (culprits.has(entry) || entry.qos === 0)) entry.local?.discarded();
       if (culprits.has(entry)) {
         if (entry.resolve !== undefined) entry.resolve(refusal);
         else refusedOwners.add(entry.onRefused);

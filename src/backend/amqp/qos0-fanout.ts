@@ -32,15 +32,23 @@
  * RabbitMQ 3.12's plugin does (`mailbox_soft_limit`). `adapter.qos0_fanout = per_session` keeps
  * the queue-per-client behaviour (and its prefetch window) for those who prefer it.
  *
+ * Local delivery (`adapter.qos0_local_delivery`, local-qos0.ts): while its consumer runs, the
+ * fan-out is listed in a directory of its vhost, so a QoS 0 publish of a client of this process
+ * can be handed to the members here at once (`deliverLocally`); the copy RabbitMQ routes back to
+ * the queue is then recognised in `echoes` and dropped.
+ *
  * Invariants: a member is in a key's `members` only after that key's bind succeeded; a key with
  * no members and no add in flight is unbound (or being unbound) and absent from `keys`; the
- * routing cache never holds a member list computed before the last membership change.
+ * routing cache never holds a member list computed before the last membership change; the
+ * fan-out is in its directory only while its consumer is registered and local delivery is on.
  */
 import type { ConsumeMessage } from "amqplib";
 import { randomBytes } from "node:crypto";
+import type { QoS } from "../../codec/index.ts";
 import type { BackendError, Delivery } from "../backend.ts";
 import { bindingMatches, splitWords, type BindingWords } from "./binding-match.ts";
 import type { ConsumerChannel, ConsumerRegistration } from "./consumer-channel.ts";
+import { EchoLedger, type ExpectedEcho } from "./echo-ledger.ts";
 import { messageQosFromHeaders } from "./headers.ts";
 import { fromRoutingKey } from "./naming.ts";
 import { probeRead, type OpsLease } from "./ops-channels.ts";
@@ -62,8 +70,19 @@ export interface FanoutConnection {
   readonly dead: BackendError | undefined;
 }
 
+/** Where a fan-out makes itself known for local delivery (local-qos0.ts: one per vhost). */
+export interface FanoutDirectory {
+  add(fanout: Qos0Fanout): void;
+  delete(fanout: Qos0Fanout): void;
+  /** Counts for the metrics. */
+  deliveredLocally(): void;
+  echoDropped(): void;
+}
+
 /** A shared delivery needs no settling: every settle() of it is a no-op. */
 export const SHARED_DELIVERY_TAG: object = Object.freeze({ shared: true });
+
+const NO_MEMBERS: readonly FanoutMember[] = Object.freeze([]);
 
 /** Routing keys whose member lists are remembered (a bound on memory, not a tuning knob). */
 const ROUTE_CACHE_MAX = 4096;
@@ -94,13 +113,23 @@ export class Qos0Fanout {
   private readonly wildcardKeys = new Set<KeyState>();
   /** Unbinds in flight per key: a new bind of the key waits for them. */
   private readonly unbinding = new Map<string, Promise<unknown>>();
-  private readonly routes = new Map<string, FanoutMember[]>();
+  private readonly routes = new Map<string, readonly FanoutMember[]>();
+  /** Publishes of this process the queue is to receive back (local delivery only). */
+  private readonly echoes = new EchoLedger();
+  /**
+   * Counts binding keys getting their first member. A publisher's message that found no members
+   * here is not tracked, yet may have been routed here after such a binding was made: local
+   * delivery waits for an echo of a message published in the current epoch (local-qos0.ts).
+   */
+  epoch = 0;
 
   constructor(
     private readonly connection: FanoutConnection,
-    private readonly exchange: string,
+    readonly exchange: string,
     /** For the operator: why this user's QoS 0 subscribers fall back to queues of their own. */
     private readonly logWarning: (message: string) => void = () => {},
+    /** Set when local delivery is on: where this fan-out is listed while it consumes. */
+    private directory: FanoutDirectory | undefined = undefined,
   ) {}
 
   /**
@@ -130,6 +159,7 @@ export class Qos0Fanout {
       return { stage: "bind", error: refused };
     }
     if (this.keys.get(bindingKey) !== state) return this.add(member, bindingKey, lease); // unbound meanwhile
+    if (state.members.size === 0) this.epoch++;
     state.members.add(member);
     this.routes.clear();
     return undefined;
@@ -198,29 +228,102 @@ export class Qos0Fanout {
       onCancelled: (error) => this.lost(registration, error),
     };
     this.registration = registration;
-    return this.connection.pickConsumerChannel().consume(registration);
+    const refused = await this.connection.pickConsumerChannel().consume(registration);
+    if (refused === undefined && this.registration === registration) this.directory?.add(this);
+    return refused;
+  }
+
+  /**
+   * Local delivery: the members a message with `routingKey` reaches now; none while the queue is
+   * not consumed (nothing would come back to tell an echo from a message).
+   */
+  localTargets(routingKey: string): readonly FanoutMember[] {
+    if (this.registration === undefined || this.connection.dead !== undefined || this.directory === undefined) return NO_MEMBERS;
+    return this.targetsFor(routingKey);
+  }
+
+  /**
+   * Local delivery: gives a QoS 0 publish of this process to `targets` (from `localTargets`) now,
+   * and drops its copy when RabbitMQ delivers it here. `payload` is only read during the call.
+   * Returns the expected echo, undefined if it was delivered the normal way after all.
+   */
+  deliverLocally(routingKey: string, payload: Uint8Array, messageQos: QoS, targets: readonly FanoutMember[]): ExpectedEcho | undefined {
+    const echo = this.echoes.expect(routingKey, payload, messageQos, undefined);
+    if (echo === undefined) {
+      this.stopLocalDelivery();
+      return undefined; // its echo will be delivered as any message
+    }
+    this.deliver(routingKey, payload, messageQos, targets);
+    this.directory?.deliveredLocally();
+    return echo;
+  }
+
+  /**
+   * Local delivery: a publish of this process with members here that goes the normal way (through
+   * RabbitMQ); `onSeen(true)` is called once it has been delivered from the queue, `onSeen(false)`
+   * when it never will be. Undefined if it cannot be tracked (then nothing will be called).
+   */
+  expectEcho(routingKey: string, payload: Uint8Array, messageQos: QoS, onSeen: (arrived: boolean) => void): ExpectedEcho | undefined {
+    const echo = this.echoes.expect(routingKey, payload, messageQos, onSeen);
+    if (echo === undefined) this.stopLocalDelivery();
+    return echo;
   }
 
   private route(message: ConsumeMessage): void {
     const { routingKey } = message.fields;
+    const messageQos = messageQosFromHeaders(message.properties.headers);
+    let seen: ((arrived: boolean) => void) | undefined;
+    if (this.echoes.size > 0) {
+      const echo = this.echoes.take(routingKey, message.content, messageQos);
+      if (echo !== undefined && echo.onSeen === undefined) {
+        this.directory?.echoDropped();
+        return; // delivered locally already
+      }
+      seen = echo?.onSeen;
+    }
+    this.deliver(routingKey, message.content, messageQos, this.targetsFor(routingKey));
+    seen?.(true);
+  }
+
+  private targetsFor(routingKey: string): readonly FanoutMember[] {
     let targets = this.routes.get(routingKey);
     if (targets === undefined) {
       targets = this.membersFor(routingKey);
       if (this.routes.size >= ROUTE_CACHE_MAX) this.routes.clear();
       this.routes.set(routingKey, targets);
     }
+    return targets;
+  }
+
+  private deliver(routingKey: string, payload: Uint8Array, messageQos: QoS, targets: readonly FanoutMember[]): void {
     if (targets.length === 0) return;
     // One Delivery for every member: deliver() only reads it, and writes the payload before returning.
     const delivery: Delivery = {
       tag: SHARED_DELIVERY_TAG,
       topic: fromRoutingKey(routingKey),
       routingKey,
-      payload: message.content,
-      messageQos: messageQosFromHeaders(message.properties.headers),
+      payload,
+      messageQos,
       redelivered: false,
       droppable: true,
     };
     for (const member of targets) member.deliverShared(delivery);
+  }
+
+  /**
+   * The ledger is full (RabbitMQ has not delivered this queue's messages back for a long time):
+   * no more local delivery here. Echoes still expected are delivered when they come (a client
+   * may then get a message twice: logged).
+   */
+  private stopLocalDelivery(): void {
+    if (this.directory === undefined) return;
+    this.logWarning(
+      `the shared QoS 0 queue '${this.queueName}' has ${this.echoes.size} messages of this adapter still to come back from RabbitMQ; ` +
+        "local delivery to its subscribers stops (messages already delivered locally may reach them again)",
+    );
+    this.directory.delete(this);
+    this.directory = undefined;
+    this.echoes.clear();
   }
 
   private forget(bindingKey: string, state: KeyState): void {
@@ -252,6 +355,8 @@ export class Qos0Fanout {
     if (this.registration !== registration) return;
     this.registration = undefined;
     this.ready = undefined;
+    this.directory?.delete(this);
+    this.echoes.clear();
     const members = new Set<FanoutMember>();
     for (const state of this.keys.values()) for (const member of state.members) members.add(member);
     this.keys.clear();

@@ -63,7 +63,8 @@ import { probeRead, type OpsLease } from "./ops-channels.ts";
 import type { Login } from "./pool.ts";
 import type { PooledConnection } from "./pooled-connection.ts";
 import type { PublishEntry } from "./publish-channel.ts";
-import type { FanoutMember } from "./qos0-fanout.ts";
+import type { LocalPublisher, LocalQos0Delivery } from "./local-qos0.ts";
+import type { FanoutMember, Qos0Fanout } from "./qos0-fanout.ts";
 import { SessionBindings } from "./session-bindings.ts";
 import { SessionConnections, type ConnectionUser } from "./session-connections.ts";
 import type { UserConnections } from "./user-connections.ts";
@@ -76,6 +77,8 @@ export interface AmqpSessionSettings {
   durableQueueType: "classic" | "quorum";
   /** Clean-session QoS 0 subscriptions: the user's shared fan-out queue, or the session's own. */
   qos0Fanout: "shared" | "per_session";
+  /** Set when QoS 0 publishes may reach this process's shared subscribers directly (local-qos0.ts). */
+  localQos0: LocalQos0Delivery | undefined;
 }
 
 /** queue.declare arguments of a session queue, as the plugin declares them. */
@@ -98,7 +101,10 @@ const PUBLISH_OPTIONS: Options.Publish[][] = [0, 1, 2].map((qos) =>
 
 const RESOLVED = Promise.resolve(undefined);
 
-export class AmqpBackendSession implements BackendSession, ConnectionUser, FanoutMember {
+export class AmqpBackendSession implements BackendSession, ConnectionUser, FanoutMember, LocalPublisher {
+  /** LocalPublisher (local-qos0.ts): our QoS 0 publishes on their way to shared subscribers of this process. */
+  echoesPending = 0;
+  fences: Map<Qos0Fanout, number> | undefined = undefined;
   /** "exists" once found at connect or declared by us (the queue may still expire or be deleted). */
   private queueExists: boolean;
   private registration: ConsumerRegistration | undefined;
@@ -114,6 +120,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
   private readonly bindings = new SessionBindings();
   /** The fan-out queue could not be made for us: use the own queue from now on. */
   private fanoutRefused = false;
+  private readonly vhost: string;
 
   constructor(
     user: UserConnections,
@@ -128,6 +135,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
     private readonly settings: AmqpSessionSettings,
     private readonly events: SessionEvents,
   ) {
+    this.vhost = login.vhost;
     this.queueExists = queueExists;
     this.connections = new SessionConnections(user, login, home, this);
   }
@@ -157,6 +165,9 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
     const { payload, qos } = message;
     const options = PUBLISH_OPTIONS[qos]![message.dup ? 1 : 0]!;
     const ready = this.connections.publisher;
+    const { exchange, localQos0 } = this.settings;
+    // Local delivery first (local-qos0.ts): `payload` may be the decoder's memory, valid only now.
+    const local = localQos0?.offer(this, this.vhost, exchange, routingKey, payload, qos, ready);
     if (qos === 0 && message.confirm !== true) {
       const entry: PublishEntry = {
         exchange: this.settings.exchange,
@@ -168,6 +179,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
         qos,
         resolve: undefined,
         onRefused: (error) => this.lost(error),
+        local,
       };
       if (ready !== undefined) {
         ready.publish(entry);
@@ -189,6 +201,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
         qos: qos === 0 ? 1 : qos,
         resolve,
         onRefused: (error) => this.lost(error),
+        local,
       };
       if (ready !== undefined) ready.publish(entry);
       else this.connections.queuePublish(entry, resolve);
@@ -216,7 +229,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
             continue;
           }
           if (this.wantsShared(qos)) {
-            const fanout = connection.qos0Fanout(this.settings.exchange);
+            const fanout = connection.qos0Fanout(this.settings.exchange, this.settings.localQos0?.directoryFor(this.vhost));
             const failure = await fanout.add(this, bindingKey, lease);
             if (failure === undefined && this.ended !== undefined) {
               // Closed or lost while binding: bindings.leaveFanout() has run already, so give the key back here.
