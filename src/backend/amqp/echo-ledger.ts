@@ -24,6 +24,7 @@
 export const ECHO_TIMEOUT_MS = 30_000;
 /** Entries at most; `expect` refuses beyond (a bound on memory if RabbitMQ stops delivering). */
 export const ECHO_LEDGER_MAX = 100_000;
+/** How often `expect` also forgets expired entries of keys nobody takes from. */
 const SWEEP_INTERVAL_MS = 5_000;
 
 export interface ExpectedEcho {
@@ -43,7 +44,8 @@ export interface ExpectedEcho {
 export class EchoLedger {
   private readonly byKey = new Map<string, ExpectedEcho[]>();
   private count = 0;
-  private sweeper: ReturnType<typeof setInterval> | undefined;
+  /** No timer (one per message would cost more than the work): `expect` sweeps when it is due. */
+  private nextSweepAt = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -53,14 +55,17 @@ export class EchoLedger {
 
   /** Records an expected echo (the payload is copied). False when the ledger is full. */
   expect(routingKey: string, payload: Uint8Array, qos: number, onSeen: ((arrived: boolean) => void) | undefined): ExpectedEcho | undefined {
+    const now = this.now();
+    if (now >= this.nextSweepAt) {
+      this.nextSweepAt = now + SWEEP_INTERVAL_MS;
+      this.sweep();
+    }
     if (this.count >= ECHO_LEDGER_MAX) return undefined;
-    const entry: ExpectedEcho = { ledger: this, routingKey, payload: Buffer.from(payload), qos, expiresAt: this.now() + ECHO_TIMEOUT_MS, onSeen };
+    const entry: ExpectedEcho = { ledger: this, routingKey, payload: Buffer.from(payload), qos, expiresAt: now + ECHO_TIMEOUT_MS, onSeen };
     const list = this.byKey.get(routingKey);
     if (list === undefined) this.byKey.set(routingKey, [entry]);
     else list.push(entry);
     this.count++;
-    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
-    this.sweeper.unref?.();
     return entry;
   }
 
@@ -75,7 +80,6 @@ export class EchoLedger {
     list!.splice(at, 1);
     this.count--;
     if (list!.length === 0) this.byKey.delete(entry.routingKey);
-    this.stopSweepingIfEmpty();
     entry.onSeen?.(false);
   }
 
@@ -90,11 +94,9 @@ export class EchoLedger {
       list.splice(i, 1);
       this.count--;
       if (list.length === 0) this.byKey.delete(routingKey);
-      this.stopSweepingIfEmpty();
-      return entry;
+        return entry;
     }
     if (list.length === 0) this.byKey.delete(routingKey);
-    this.stopSweepingIfEmpty();
     return undefined;
   }
 
@@ -103,7 +105,6 @@ export class EchoLedger {
     const lists = [...this.byKey.values()];
     this.byKey.clear();
     this.count = 0;
-    this.stopSweepingIfEmpty();
     for (const list of lists) for (const entry of list) entry.onSeen?.(false);
   }
 
@@ -114,7 +115,6 @@ export class EchoLedger {
       this.dropExpired(list, now);
       if (list.length === 0) this.byKey.delete(key);
     }
-    this.stopSweepingIfEmpty();
   }
 
   private dropExpired(list: ExpectedEcho[], now: number): void {
@@ -124,11 +124,5 @@ export class EchoLedger {
     const gone = list.splice(0, expired);
     this.count -= expired;
     for (const entry of gone) entry.onSeen?.(false);
-  }
-
-  private stopSweepingIfEmpty(): void {
-    if (this.count > 0 || this.sweeper === undefined) return;
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
   }
 }
