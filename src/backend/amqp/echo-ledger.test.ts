@@ -80,6 +80,21 @@ describe("EchoLedger", () => {
     expect(ledger.size).toBe(0);
   });
 
+  test("thousands in flight on one key, taken mostly from the front: each found once, out-of-order ones too", () => {
+    const { ledger } = ledgerAt();
+    const entries = Array.from({ length: 5000 }, (_, i) => ledger.expect("k", bytes(String(i)), 0, undefined)!);
+    expect(ledger.take("k", bytes("2500"), 0)).toBe(entries[2500]!); // from the middle
+    ledger.withdraw(entries[4000]!);
+    for (let i = 0; i < 5000; i++) {
+      if (i === 2500 || i === 4000) continue;
+      expect(ledger.take("k", bytes(String(i)), 0)).toBe(entries[i]!);
+    }
+    expect(ledger.size).toBe(0);
+    expect(ledger.take("k", bytes("4000"), 0)).toBeUndefined();
+    expect(ledger.expect("k", bytes("again"), 0, undefined)).toBeDefined();
+    expect(ledger.take("k", bytes("again"), 0)).toBeDefined();
+  });
+
   test("clear() forgets everything and calls every onSeen(false) once", () => {
     const { ledger } = ledgerAt();
     let seen = 0;

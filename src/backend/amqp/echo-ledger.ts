@@ -41,8 +41,38 @@ export interface ExpectedEcho {
   onSeen: ((arrived: boolean) => void) | undefined;
 }
 
+/**
+ * The entries of one routing key, oldest first: `items[head..]`. Echoes mostly come back in the
+ * order they were expected, so the one taken is nearly always the front, taken by moving `head`
+ * (a splice there would move every entry behind it: quadratic under load).
+ */
+class KeyEntries {
+  items: Array<ExpectedEcho | undefined> = [];
+  head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** Removes the entry at `index` (>= head). */
+  removeAt(index: number): void {
+    if (index !== this.head) {
+      this.items.splice(index, 1);
+      return;
+    }
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
 export class EchoLedger {
-  private readonly byKey = new Map<string, ExpectedEcho[]>();
+  private readonly byKey = new Map<string, KeyEntries>();
   private count = 0;
   /** No timer (one per message would cost more than the work): `expect` sweeps when it is due. */
   private nextSweepAt = 0;
@@ -53,7 +83,7 @@ export class EchoLedger {
     return this.count;
   }
 
-  /** Records an expected echo (the payload is copied). False when the ledger is full. */
+  /** Records an expected echo (the payload is copied). Undefined when the ledger is full. */
   expect(routingKey: string, payload: Uint8Array, qos: number, onSeen: ((arrived: boolean) => void) | undefined): ExpectedEcho | undefined {
     const now = this.now();
     if (now >= this.nextSweepAt) {
@@ -62,9 +92,9 @@ export class EchoLedger {
     }
     if (this.count >= ECHO_LEDGER_MAX) return undefined;
     const entry: ExpectedEcho = { ledger: this, routingKey, payload: Buffer.from(payload), qos, expiresAt: now + ECHO_TIMEOUT_MS, onSeen };
-    const list = this.byKey.get(routingKey);
-    if (list === undefined) this.byKey.set(routingKey, [entry]);
-    else list.push(entry);
+    let entries = this.byKey.get(routingKey);
+    if (entries === undefined) this.byKey.set(routingKey, (entries = new KeyEntries()));
+    entries.items.push(entry);
     this.count++;
     return entry;
   }
@@ -74,55 +104,55 @@ export class EchoLedger {
    * (its `onSeen(false)` called) unless it is gone already.
    */
   withdraw(entry: ExpectedEcho): void {
-    const list = this.byKey.get(entry.routingKey);
-    const at = list?.indexOf(entry) ?? -1;
+    const entries = this.byKey.get(entry.routingKey);
+    if (entries === undefined) return;
+    const at = entries.items.indexOf(entry, entries.head);
     if (at < 0) return;
-    list!.splice(at, 1);
-    this.count--;
-    if (list!.length === 0) this.byKey.delete(entry.routingKey);
+    this.remove(entry.routingKey, entries, at);
     entry.onSeen?.(false);
   }
 
   /** If a message is an expected echo: that entry, removed from the ledger. */
   take(routingKey: string, content: Uint8Array, qos: number): ExpectedEcho | undefined {
-    const list = this.byKey.get(routingKey);
-    if (list === undefined) return undefined;
-    this.dropExpired(list, this.now());
-    for (let i = 0; i < list.length; i++) {
-      const entry = list[i]!;
+    const entries = this.byKey.get(routingKey);
+    if (entries === undefined) return undefined;
+    this.dropExpired(routingKey, entries, this.now());
+    const { items } = entries;
+    for (let i = entries.head; i < items.length; i++) {
+      const entry = items[i]!;
       if (entry.qos !== qos || !entry.payload.equals(content)) continue;
-      list.splice(i, 1);
-      this.count--;
-      if (list.length === 0) this.byKey.delete(routingKey);
-        return entry;
+      this.remove(routingKey, entries, i);
+      return entry;
     }
-    if (list.length === 0) this.byKey.delete(routingKey);
     return undefined;
   }
 
   /** Forgets every entry (their `onSeen(false)` called): the queue they were expected on is gone. */
   clear(): void {
-    const lists = [...this.byKey.values()];
+    const all = [...this.byKey.values()];
     this.byKey.clear();
     this.count = 0;
-    for (const list of lists) for (const entry of list) entry.onSeen?.(false);
+    for (const entries of all) for (let i = entries.head; i < entries.items.length; i++) entries.items[i]!.onSeen?.(false);
   }
 
   /** Forgets the expired entries of every key. */
   sweep(): void {
     const now = this.now();
-    for (const [key, list] of this.byKey) {
-      this.dropExpired(list, now);
-      if (list.length === 0) this.byKey.delete(key);
-    }
+    for (const [key, entries] of this.byKey) this.dropExpired(key, entries, now);
   }
 
-  private dropExpired(list: ExpectedEcho[], now: number): void {
-    let expired = 0;
-    while (expired < list.length && list[expired]!.expiresAt <= now) expired++;
-    if (expired === 0) return;
-    const gone = list.splice(0, expired);
-    this.count -= expired;
-    for (const entry of gone) entry.onSeen?.(false);
+  private remove(routingKey: string, entries: KeyEntries, index: number): void {
+    entries.removeAt(index);
+    this.count--;
+    if (entries.length === 0) this.byKey.delete(routingKey);
+  }
+
+  private dropExpired(routingKey: string, entries: KeyEntries, now: number): void {
+    while (entries.length > 0) {
+      const oldest = entries.items[entries.head]!;
+      if (oldest.expiresAt > now) return;
+      this.remove(routingKey, entries, entries.head);
+      oldest.onSeen?.(false);
+    }
   }
 }

@@ -1,0 +1,136 @@
+/**
+ * The rules of local delivery (local-qos0.ts) one by one, on a fan-out stand-in that delivers
+ * into an array and keeps a real EchoLedger: when a publish may go local (permission verified,
+ * nothing of the publisher's on its way, an echo fence for the fan-out's current epoch) and what
+ * the publish channel is told. What clients see end to end, against RabbitMQ, is in
+ * test/integration/qos0-local-delivery.test.ts.
+ */
+import { describe, expect, test } from "bun:test";
+import type { QoS } from "../../codec/index.ts";
+import { EchoLedger, type ExpectedEcho } from "./echo-ledger.ts";
+import { LocalQos0Delivery, type LocalPublisher, type PublishChannelView } from "./local-qos0.ts";
+import type { FanoutMember, Qos0Fanout } from "./qos0-fanout.ts";
+
+const EXCHANGE = "amq.topic";
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const text = (payload: Uint8Array): string => new TextDecoder().decode(payload);
+
+/** Stands in for Qos0Fanout: every routing key has one member; echoes go to a real ledger. */
+class FanoutStandIn {
+  readonly exchange = EXCHANGE;
+  epoch = 0;
+  readonly ledger = new EchoLedger();
+  readonly local: string[] = [];
+  private readonly members: readonly FanoutMember[] = [{} as FanoutMember];
+
+  localTargets(): readonly FanoutMember[] {
+    return this.members;
+  }
+  deliverLocally(routingKey: string, payload: Uint8Array, qos: QoS): ExpectedEcho | undefined {
+    this.local.push(text(payload));
+    return this.ledger.expect(routingKey, payload, qos, undefined);
+  }
+  expectEcho(routingKey: string, payload: Uint8Array, qos: QoS, onSeen: (arrived: boolean) => void): ExpectedEcho | undefined {
+    return this.ledger.expect(routingKey, payload, qos, onSeen);
+  }
+  /** RabbitMQ delivers the message to the fan-out queue: what route() does with the ledger. */
+  echo(routingKey: string, payload: string, qos: QoS = 0): "dropped" | "delivered" {
+    const entry = this.ledger.take(routingKey, bytes(payload), qos);
+    if (entry !== undefined && entry.onSeen === undefined) return "dropped";
+    entry?.onSeen?.(true);
+    return "delivered";
+  }
+}
+
+function setUp(): { local: LocalQos0Delivery; fanout: FanoutStandIn; publisher: LocalPublisher; channel: PublishChannelView & { keys: Set<string> } } {
+  const local = new LocalQos0Delivery();
+  const fanout = new FanoutStandIn();
+  local.directoryFor("/").add(fanout as unknown as Qos0Fanout);
+  const keys = new Set<string>();
+  const channel = { keys, isVerified: (_exchange: string, routingKey: string) => keys.has(routingKey) };
+  return { local, fanout, publisher: { echoesPending: 0, fences: undefined }, channel };
+}
+
+describe("LocalQos0Delivery.offer", () => {
+  test("a key RabbitMQ has not confirmed goes the normal way and asks for the confirm; once verified and fenced, QoS 0 goes local", () => {
+    const { local, fanout, publisher, channel } = setUp();
+    const first = local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    expect(first?.verify).toBe(true);
+    expect(fanout.local).toEqual([]);
+    expect(publisher.echoesPending).toBe(1);
+    channel.keys.add("k"); // the confirm of "1"
+    expect(fanout.echo("k", "1")).toBe("delivered");
+    expect(publisher.echoesPending).toBe(0);
+    const second = local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    expect(second?.verify).toBe(false);
+    expect(fanout.local).toEqual(["2"]);
+    expect(fanout.echo("k", "2")).toBe("dropped");
+  });
+
+  test("verified but not fenced (the echo has not come back yet): normal way, in order behind the earlier one", () => {
+    const { local, fanout, publisher, channel } = setUp();
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    channel.keys.add("k"); // confirmed before its echo came back
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    expect(fanout.local).toEqual([]);
+    expect(publisher.echoesPending).toBe(2);
+    fanout.echo("k", "1");
+    fanout.echo("k", "2");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("3"), 0, channel);
+    expect(fanout.local).toEqual(["3"]);
+  });
+
+  test("a new binding key (next epoch) needs a new fence: a message that found no members may still be on its way", () => {
+    const { local, fanout, publisher, channel } = setUp();
+    channel.keys.add("k");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    fanout.echo("k", "1");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    expect(fanout.local).toEqual(["2"]);
+    fanout.epoch++;
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("3"), 0, channel);
+    expect(fanout.local).toEqual(["2"]);
+    fanout.echo("k", "2");
+    fanout.echo("k", "3");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("4"), 0, channel);
+    expect(fanout.local).toEqual(["2", "4"]);
+  });
+
+  test("an echo that never comes (expired, withdrawn) releases the publisher but fences nothing", () => {
+    const { local, fanout, publisher, channel } = setUp();
+    channel.keys.add("k");
+    const hooks = local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    hooks!.discarded();
+    expect(publisher.echoesPending).toBe(0);
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    expect(fanout.local).toEqual([]);
+  });
+
+  test("QoS 1 and 2 never go local but hold back the publisher's next QoS 0 until they are back", () => {
+    const { local, fanout, publisher, channel } = setUp();
+    channel.keys.add("k");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("warm"), 0, channel);
+    fanout.echo("k", "warm");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("q1"), 1, channel);
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("q0"), 0, channel);
+    expect(fanout.local).toEqual([]);
+    expect(fanout.echo("k", "q1", 1)).toBe("delivered");
+    expect(fanout.echo("k", "q0", 0)).toBe("delivered");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("after"), 0, channel);
+    expect(fanout.local).toEqual(["after"]);
+  });
+
+  test("other vhosts and exchanges are not reached; no fan-out reached means nothing to tell the channel", () => {
+    const { local, fanout, publisher, channel } = setUp();
+    channel.keys.add("k");
+    expect(local.offer(publisher, "/other", EXCHANGE, "k", bytes("1"), 0, channel)).toBeUndefined();
+    expect(local.offer(publisher, "/", "other.exchange", "k", bytes("1"), 0, channel)).toBeUndefined();
+    expect(fanout.ledger.size).toBe(0);
+  });
+
+  test("before the publish connection is open (no channel) nothing is verified: the normal way", () => {
+    const { local, fanout, publisher } = setUp();
+    expect(local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, undefined)?.verify).toBe(true);
+    expect(fanout.local).toEqual([]);
+  });
+});
