@@ -134,3 +134,26 @@ describe("LocalQos0Delivery.offer", () => {
     expect(fanout.local).toEqual([]);
   });
 });
+
+describe("Qos0Fanout and local delivery when its connection closes", () => {
+  test("every publish it tracked is released (not fenced) and it leaves the directory: its publishers are not stuck", async () => {
+    const { Qos0Fanout } = await import("./qos0-fanout.ts");
+    const local = new LocalQos0Delivery();
+    const directory = local.directoryFor("/");
+    // Nothing here reaches the connection: expectEcho and connectionClosed only touch the ledger and the directory.
+    const fanout = new Qos0Fanout({} as never, EXCHANGE, () => {}, directory);
+    directory.add(fanout);
+    const publisher: LocalPublisher = { echoesPending: 0, fences: undefined };
+    const release = (arrived: boolean) => {
+      publisher.echoesPending--;
+      expect(arrived).toBe(false);
+    };
+    for (const payload of ["1", "2", "3"]) {
+      expect(fanout.expectEcho("k", bytes(payload), 0, release)).toBeDefined();
+      publisher.echoesPending++;
+    }
+    fanout.connectionClosed();
+    expect(publisher.echoesPending).toBe(0);
+    expect(local.offer(publisher, "/", EXCHANGE, "k", bytes("4"), 0, { isVerified: () => true })).toBeUndefined();
+  });
+});

@@ -243,6 +243,7 @@ export class PooledConnection {
     clearTimeout(this.idleTimer);
     this.log.info(`AMQP connection ${this.name} closed: ${error.message}`);
     this.publishChannel?.fail(error);
+    this.fanout?.connectionClosed();
     for (const channel of this.consumerChannels) channel.close();
     this.ops.close();
     this.owner.connectionClosed(this);

@@ -197,6 +197,17 @@ export class Qos0Fanout {
     this.routes.clear();
   }
 
+  /**
+   * The connection is gone, and the queue with it (its members hear through their sessions): no
+   * more local delivery here, and nothing of what was expected will come back.
+   */
+  connectionClosed(): void {
+    this.registration = undefined;
+    this.ready = undefined;
+    this.directory?.delete(this);
+    this.echoes.clear();
+  }
+
   /** Binding keys bound now (for tests and status). */
   get boundKeys(): string[] {
     return [...this.keys.keys()];
