@@ -43,9 +43,10 @@
  * Invariants: calls that touch the broker (subscribe, unsubscribe, consumer start, close) run
  * one at a time in call order (`serial`); every tag in `unsettled` came from the current
  * registration and is acked or requeued exactly once; `events.lost` is called at most once;
- * publishes reach the publish channel in call order (none overtakes one queued for the connection).
+ * publishes reach the publish channel in call order (none overtakes one queued for the connection;
+ * session-publish.ts).
  */
-import type { ConsumeMessage, Options } from "amqplib";
+import type { ConsumeMessage } from "amqplib";
 import type {
   BackendError,
   BackendSession,
@@ -57,28 +58,24 @@ import type {
   SubscribeResult,
 } from "../backend.ts";
 import { DeliveryTagRef, type ConsumerChannel, type ConsumerRegistration } from "./consumer-channel.ts";
-import { HEADER_DUP, HEADER_PUBLISH_QOS, messageQosFromHeaders } from "./headers.ts";
-import { checkShortString, fromRoutingKey, toBindingKey, toRoutingKey } from "./naming.ts";
+import { messageQosFromHeaders } from "./headers.ts";
+import { checkShortString, fromRoutingKey, toBindingKey } from "./naming.ts";
 import { probeRead, type OpsLease } from "./ops-channels.ts";
 import type { Login } from "./pool.ts";
 import type { PooledConnection } from "./pooled-connection.ts";
-import type { PublishEntry } from "./publish-channel.ts";
-import type { LocalPublisher, LocalQos0Delivery } from "./local-qos0.ts";
 import type { FanoutMember, Qos0Fanout } from "./qos0-fanout.ts";
 import { SessionBindings } from "./session-bindings.ts";
+import { publishMessage, type PublishingSession, type PublishSettings } from "./session-publish.ts";
 import { SessionConnections, type ConnectionUser } from "./session-connections.ts";
 import type { UserConnections } from "./user-connections.ts";
 
-export interface AmqpSessionSettings {
-  exchange: string;
+export interface AmqpSessionSettings extends PublishSettings {
   /** x-expires of the session queue; null = none (the session never expires). */
   subscriptionTtlMs: number | null;
   /** Type of a persistent session's queue (clean sessions' queues are always classic, auto-delete). */
   durableQueueType: "classic" | "quorum";
   /** Clean-session QoS 0 subscriptions: the user's shared fan-out queue, or the session's own. */
   qos0Fanout: "shared" | "per_session";
-  /** Set when QoS 0 publishes may reach this process's shared subscribers directly (local-qos0.ts). */
-  localQos0: LocalQos0Delivery | undefined;
 }
 
 /** queue.declare arguments of a session queue, as the plugin declares them. */
@@ -91,17 +88,7 @@ export function sessionQueueArguments(settings: AmqpSessionSettings, cleanSessio
   return args;
 }
 
-/** basic.publish properties per [qos][dup]: built once, amqplib only reads them. */
-const PUBLISH_OPTIONS: Options.Publish[][] = [0, 1, 2].map((qos) =>
-  [false, true].map((dup) => ({
-    deliveryMode: qos === 0 ? 1 : 2,
-    headers: { [HEADER_PUBLISH_QOS]: { "!": "byte", value: qos }, [HEADER_DUP]: dup },
-  })),
-);
-
-const RESOLVED = Promise.resolve(undefined);
-
-export class AmqpBackendSession implements BackendSession, ConnectionUser, FanoutMember, LocalPublisher {
+export class AmqpBackendSession implements BackendSession, ConnectionUser, FanoutMember, PublishingSession {
   /** LocalPublisher (local-qos0.ts): our QoS 0 publishes on their way to shared subscribers of this process. */
   echoesPending = 0;
   fences: Map<Qos0Fanout, number> | undefined = undefined;
@@ -120,7 +107,8 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
   private readonly bindings = new SessionBindings();
   /** The fan-out queue could not be made for us: use the own queue from now on. */
   private fanoutRefused = false;
-  private readonly vhost: string;
+  /** The client's vhost (PublishingSession). */
+  readonly vhost: string;
 
   constructor(
     user: UserConnections,
@@ -159,53 +147,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
 
   publish(message: OutboundMessage): Promise<BackendError | undefined> {
     if (this.ended !== undefined) return Promise.resolve(this.ended);
-    const routingKey = toRoutingKey(message.topic);
-    const tooLong = checkShortString(routingKey, `routing key for topic "${message.topic}"`);
-    if (tooLong !== undefined) return Promise.resolve(tooLong);
-    const { payload, qos } = message;
-    const options = PUBLISH_OPTIONS[qos]![message.dup ? 1 : 0]!;
-    const ready = this.connections.publisher;
-    const { exchange, localQos0 } = this.settings;
-    // Local delivery first (local-qos0.ts): `payload` may be the decoder's memory, valid only now.
-    const local = localQos0?.offer(this, this.vhost, exchange, routingKey, payload, qos, ready);
-    if (qos === 0 && message.confirm !== true) {
-      const entry: PublishEntry = {
-        exchange: this.settings.exchange,
-        routingKey,
-        // A view over the caller's bytes: amqplib copies them into its frame before returning.
-        content: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
-        bytes: payload.byteLength,
-        options,
-        qos,
-        resolve: undefined,
-        onRefused: (error) => this.lost(error),
-        local,
-      };
-      if (ready !== undefined) {
-        ready.publish(entry);
-        return RESOLVED;
-      }
-      entry.content = Buffer.from(payload); // waits for the connection: the caller's view dies first
-      return new Promise((settle) => this.connections.queuePublish(entry, settle));
-    }
-    return new Promise((resolve) => {
-      const entry: PublishEntry = {
-        exchange: this.settings.exchange,
-        routingKey,
-        // Copied once: kept until the confirm, for a re-publish if the shared channel is replaced.
-        content: Buffer.from(payload),
-        bytes: payload.byteLength,
-        options,
-        // A QoS 0 publish that must be confirmed (retained) is tracked like QoS 1: kept until its
-        // confirm and re-published after an innocent channel close. Its headers still say QoS 0.
-        qos: qos === 0 ? 1 : qos,
-        resolve,
-        onRefused: (error) => this.lost(error),
-        local,
-      };
-      if (ready !== undefined) ready.publish(entry);
-      else this.connections.queuePublish(entry, resolve);
-    });
+    return publishMessage(this, this.connections, this.settings, message);
   }
 
   subscribe(requests: SubscribeRequest[]): Promise<SubscribeResult[]> {
