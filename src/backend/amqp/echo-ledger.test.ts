@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ECHO_LEDGER_MAX, ECHO_TIMEOUT_MS, EchoLedger } from "./echo-ledger.ts";
+import { ECHO_LEDGER_MAX, ECHO_LEDGER_MAX_BYTES, ECHO_TIMEOUT_MS, EchoLedger } from "./echo-ledger.ts";
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
@@ -105,6 +105,19 @@ describe("EchoLedger", () => {
     expect(seen).toBe(2);
     expect(ledger.size).toBe(0);
     expect(ledger.take("b", bytes("3"), 0)).toBeUndefined();
+  });
+
+  test("full at its payload byte bound: a message that would pass it is refused, smaller ones still fit, taking frees the bytes", () => {
+    const { ledger } = ledgerAt();
+    const big = new Uint8Array(ECHO_LEDGER_MAX_BYTES - 10);
+    expect(ledger.expect("k", big, 0, undefined)).toBeDefined();
+    expect(ledger.expect("k", new Uint8Array(11), 0, undefined)).toBeUndefined();
+    expect(ledger.expect("k", new Uint8Array(10), 0, undefined)).toBeDefined();
+    expect(ledger.take("k", big, 0)).toBeDefined();
+    expect(ledger.expect("k", new Uint8Array(1024 * 1024), 0, undefined)).toBeDefined();
+    ledger.clear();
+    expect(ledger.expect("k", big, 0, undefined)).toBeDefined();
+    ledger.clear();
   });
 
   test(`full at ${ECHO_LEDGER_MAX} entries: expect() refuses instead of growing`, () => {

@@ -22,8 +22,12 @@
 
 /** How long an expected echo is waited for. */
 export const ECHO_TIMEOUT_MS = 30_000;
-/** Entries at most; `expect` refuses beyond (a bound on memory if RabbitMQ stops delivering). */
+/**
+ * Entries and payload bytes at most; `expect` refuses beyond (a bound on memory should RabbitMQ
+ * stop delivering). The caller then sends that message the normal way (local-qos0.ts).
+ */
 export const ECHO_LEDGER_MAX = 100_000;
+export const ECHO_LEDGER_MAX_BYTES = 16 * 1024 * 1024;
 /** How often `expect` also forgets expired entries of keys nobody takes from. */
 const SWEEP_INTERVAL_MS = 5_000;
 
@@ -74,6 +78,7 @@ class KeyEntries {
 export class EchoLedger {
   private readonly byKey = new Map<string, KeyEntries>();
   private count = 0;
+  private bytes = 0;
   /** No timer (one per message would cost more than the work): `expect` sweeps when it is due. */
   private nextSweepAt = 0;
 
@@ -90,12 +95,13 @@ export class EchoLedger {
       this.nextSweepAt = now + SWEEP_INTERVAL_MS;
       this.sweep();
     }
-    if (this.count >= ECHO_LEDGER_MAX) return undefined;
+    if (this.count >= ECHO_LEDGER_MAX || this.bytes + payload.byteLength > ECHO_LEDGER_MAX_BYTES) return undefined;
     const entry: ExpectedEcho = { ledger: this, routingKey, payload: Buffer.from(payload), qos, expiresAt: now + ECHO_TIMEOUT_MS, onSeen };
     let entries = this.byKey.get(routingKey);
     if (entries === undefined) this.byKey.set(routingKey, (entries = new KeyEntries()));
     entries.items.push(entry);
     this.count++;
+    this.bytes += entry.payload.byteLength;
     return entry;
   }
 
@@ -132,6 +138,7 @@ export class EchoLedger {
     const all = [...this.byKey.values()];
     this.byKey.clear();
     this.count = 0;
+    this.bytes = 0;
     for (const entries of all) for (let i = entries.head; i < entries.items.length; i++) entries.items[i]!.onSeen?.(false);
   }
 
@@ -142,6 +149,7 @@ export class EchoLedger {
   }
 
   private remove(routingKey: string, entries: KeyEntries, index: number): void {
+    this.bytes -= entries.items[index]!.payload.byteLength;
     entries.removeAt(index);
     this.count--;
     if (entries.length === 0) this.byKey.delete(routingKey);

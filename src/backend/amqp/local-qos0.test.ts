@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { QoS } from "../../codec/index.ts";
-import { EchoLedger, type ExpectedEcho } from "./echo-ledger.ts";
+import { ECHO_LEDGER_MAX_BYTES, EchoLedger, type ExpectedEcho } from "./echo-ledger.ts";
 import { LocalQos0Delivery, type LocalPublisher, type PublishChannelView } from "./local-qos0.ts";
 import type { FanoutMember, Qos0Fanout } from "./qos0-fanout.ts";
 
@@ -27,8 +27,9 @@ class FanoutStandIn {
     return this.members;
   }
   deliverLocally(routingKey: string, payload: Uint8Array, qos: QoS): ExpectedEcho | undefined {
-    this.local.push(text(payload));
-    return this.ledger.expect(routingKey, payload, qos, undefined);
+    const echo = this.ledger.expect(routingKey, payload, qos, undefined);
+    if (echo !== undefined) this.local.push(text(payload));
+    return echo;
   }
   expectEcho(routingKey: string, payload: Uint8Array, qos: QoS, onSeen: (arrived: boolean) => void): ExpectedEcho | undefined {
     return this.ledger.expect(routingKey, payload, qos, onSeen);
@@ -48,7 +49,7 @@ function setUp(): { local: LocalQos0Delivery; fanout: FanoutStandIn; publisher: 
   local.directoryFor("/").add(fanout as unknown as Qos0Fanout);
   const keys = new Set<string>();
   const channel = { keys, isVerified: (_exchange: string, routingKey: string) => keys.has(routingKey) };
-  return { local, fanout, publisher: { echoesPending: 0, fences: undefined }, channel };
+  return { local, fanout, publisher: { echoesPending: 0, fences: undefined, fenceResets: 0 }, channel };
 }
 
 describe("LocalQos0Delivery.offer", () => {
@@ -120,6 +121,43 @@ describe("LocalQos0Delivery.offer", () => {
     expect(fanout.local).toEqual(["after"]);
   });
 
+  test("a message a full ledger cannot track goes the normal way and drops the fences; a late echo of an earlier one does not restore them", () => {
+    const { local, fanout, publisher, channel } = setUp();
+    channel.keys.add("k");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    fanout.echo("k", "1");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    fanout.epoch++;
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("3"), 0, channel); // tracked: a new epoch
+    // "2" and "3" hold a byte each: the ledger is full.
+    const filler = fanout.ledger.expect("other", new Uint8Array(ECHO_LEDGER_MAX_BYTES - 2), 0, undefined)!;
+    expect(local.offer(publisher, "/", EXCHANGE, "k", bytes("4"), 0, channel)?.verify).toBe(false); // untracked
+    expect(publisher.echoesPending).toBe(1);
+    fanout.ledger.withdraw(filler);
+    fanout.echo("k", "2");
+    fanout.echo("k", "3");
+    expect(publisher.echoesPending).toBe(0);
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("5"), 0, channel);
+    expect(fanout.local).toEqual(["2"]);
+    fanout.echo("k", "4");
+    fanout.echo("k", "5");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("6"), 0, channel);
+    expect(fanout.local).toEqual(["2", "6"]);
+  });
+
+  test("a full ledger: a message that would go local is delivered the normal way instead (not locally), and fences drop", () => {
+    const { local, fanout, publisher, channel } = setUp();
+    channel.keys.add("k");
+    local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    fanout.echo("k", "1");
+    const filler = fanout.ledger.expect("other", new Uint8Array(ECHO_LEDGER_MAX_BYTES - 64), 0, undefined)!;
+    expect(local.offer(publisher, "/", EXCHANGE, "k", bytes("x".repeat(100)), 0, channel)?.verify).toBe(false);
+    expect(fanout.local).toEqual([]);
+    expect(publisher.fences).toBeUndefined();
+    fanout.ledger.withdraw(filler);
+    expect(fanout.echo("k", "x".repeat(100))).toBe("delivered");
+  });
+
   test("other vhosts and exchanges are not reached; no fan-out reached means nothing to tell the channel", () => {
     const { local, fanout, publisher, channel } = setUp();
     channel.keys.add("k");
@@ -143,7 +181,7 @@ describe("Qos0Fanout and local delivery when its connection closes", () => {
     // Nothing here reaches the connection: expectEcho and connectionClosed only touch the ledger and the directory.
     const fanout = new Qos0Fanout({} as never, EXCHANGE, () => {}, directory);
     directory.add(fanout);
-    const publisher: LocalPublisher = { echoesPending: 0, fences: undefined };
+    const publisher: LocalPublisher = { echoesPending: 0, fences: undefined, fenceResets: 0 };
     const release = (arrived: boolean) => {
       publisher.echoesPending--;
       expect(arrived).toBe(false);

@@ -29,9 +29,10 @@
  *   there is on its way the normal way (`LocalPublisher.echoesPending`) and (2) after an echo of
  *   one of its messages published since the fan-out last bound a new key (`Qos0Fanout.epoch`,
  *   `LocalPublisher.fences`): a message that found no members when published is not tracked, yet
- *   may have been routed to a binding made just after. (A replaced publish channel changes
- *   nothing here: the new one opens after the old one closed, so its publishes are routed after
- *   every publish of the old one.)
+ *   may have been routed to a binding made just after. A message a full ledger (echo-ledger.ts)
+ *   cannot track goes the normal way untracked too, so it drops the publisher's fences
+ *   (`fenceResets`). (A replaced publish channel changes nothing here: the new one opens after
+ *   the old one closed, so its publishes are routed after every publish of the old one.)
  * - Who gets it: the same members the echo would reach (`Qos0Fanout.localTargets`, the routing
  *   of `route`), with the same delivery (topic, payload, QoS 0).
  * Only QoS 0 publishes go local: a QoS 1 or 2 one must be in RabbitMQ before its PUBACK. It is
@@ -53,6 +54,11 @@ export interface LocalPublisher {
    * comment); undefined until the first.
    */
   fences: Map<Qos0Fanout, number> | undefined;
+  /**
+   * Counts the times its fences were dropped because a message with members went the normal way
+   * untracked (a full ledger): an echo of a message published before that fences nothing.
+   */
+  fenceResets: number;
 }
 
 /** The publish channel a publish goes out on (PublishChannel), as local delivery needs it. */
@@ -118,26 +124,39 @@ export class LocalQos0Delivery {
     const echoes: ExpectedEcho[] = [];
     const verified = channel?.isVerified(exchange, routingKey) === true;
     if (qos === 0 && verified && publisher.echoesPending === 0 && reached.every(([fanout]) => publisher.fences?.get(fanout) === fanout.epoch)) {
+      let untracked = false;
       for (const [fanout, targets] of reached) {
         const echo = fanout.deliverLocally(routingKey, payload, qos, targets);
         if (echo !== undefined) echoes.push(echo);
+        else untracked = true; // the ledger is full: it goes the normal way to that fan-out
       }
+      if (untracked) dropFences(publisher);
       return new PublishHooks(false, echoes);
     }
+    const resets = publisher.fenceResets;
     for (const [fanout] of reached) {
       const epoch = fanout.epoch;
       const echo = fanout.expectEcho(routingKey, payload, qos, (arrived) => {
         publisher.echoesPending--;
-        if (!arrived) return;
+        if (!arrived || publisher.fenceResets !== resets) return;
         const fences = (publisher.fences ??= new Map());
         if ((fences.get(fanout) ?? -1) < epoch) fences.set(fanout, epoch);
       });
-      if (echo === undefined) continue;
+      if (echo === undefined) {
+        dropFences(publisher);
+        continue;
+      }
       publisher.echoesPending++;
       echoes.push(echo);
     }
     return new PublishHooks(!verified, echoes);
   }
+}
+
+/** A message of `publisher` goes the normal way untracked: local delivery waits for a new fence. */
+function dropFences(publisher: LocalPublisher): void {
+  publisher.fences = undefined;
+  publisher.fenceResets++;
 }
 
 class PublishHooks implements LocalPublishHooks {

@@ -129,7 +129,7 @@ export class Qos0Fanout {
     /** For the operator: why this user's QoS 0 subscribers fall back to queues of their own. */
     private readonly logWarning: (message: string) => void = () => {},
     /** Set when local delivery is on: where this fan-out is listed while it consumes. */
-    private directory: FanoutDirectory | undefined = undefined,
+    private readonly directory: FanoutDirectory | undefined = undefined,
   ) {}
 
   /**
@@ -256,14 +256,12 @@ export class Qos0Fanout {
   /**
    * Local delivery: gives a QoS 0 publish of this process to `targets` (from `localTargets`) now,
    * and drops its copy when RabbitMQ delivers it here. `payload` is only read during the call.
-   * Returns the expected echo, undefined if it was delivered the normal way after all.
+   * Returns the expected echo; undefined, and nothing delivered, when the ledger is full: the
+   * message then goes the normal way.
    */
   deliverLocally(routingKey: string, payload: Uint8Array, messageQos: QoS, targets: readonly FanoutMember[]): ExpectedEcho | undefined {
     const echo = this.echoes.expect(routingKey, payload, messageQos, undefined);
-    if (echo === undefined) {
-      this.stopLocalDelivery();
-      return undefined; // its echo will be delivered as any message
-    }
+    if (echo === undefined) return undefined;
     this.deliver(routingKey, payload, messageQos, targets);
     this.directory?.deliveredLocally();
     return echo;
@@ -272,12 +270,11 @@ export class Qos0Fanout {
   /**
    * Local delivery: a publish of this process with members here that goes the normal way (through
    * RabbitMQ); `onSeen(true)` is called once it has been delivered from the queue, `onSeen(false)`
-   * when it never will be. Undefined if it cannot be tracked (then nothing will be called).
+   * when it never will be. Undefined if it cannot be tracked (the ledger is full; nothing will be
+   * called).
    */
   expectEcho(routingKey: string, payload: Uint8Array, messageQos: QoS, onSeen: (arrived: boolean) => void): ExpectedEcho | undefined {
-    const echo = this.echoes.expect(routingKey, payload, messageQos, onSeen);
-    if (echo === undefined) this.stopLocalDelivery();
-    return echo;
+    return this.echoes.expect(routingKey, payload, messageQos, onSeen);
   }
 
   private route(message: ConsumeMessage): void {
@@ -319,22 +316,6 @@ export class Qos0Fanout {
       droppable: true,
     };
     for (const member of targets) member.deliverShared(delivery);
-  }
-
-  /**
-   * The ledger is full (RabbitMQ has not delivered this queue's messages back for a long time):
-   * no more local delivery here. Echoes still expected are delivered when they come (a client
-   * may then get a message twice: logged).
-   */
-  private stopLocalDelivery(): void {
-    if (this.directory === undefined) return;
-    this.logWarning(
-      `the shared QoS 0 queue '${this.queueName}' has ${this.echoes.size} messages of this adapter still to come back from RabbitMQ; ` +
-        "local delivery to its subscribers stops (messages already delivered locally may reach them again)",
-    );
-    this.directory.delete(this);
-    this.directory = undefined;
-    this.echoes.clear();
   }
 
   private forget(bindingKey: string, state: KeyState): void {

@@ -92,6 +92,7 @@ export class AmqpBackendSession implements BackendSession, ConnectionUser, Fanou
   /** LocalPublisher (local-qos0.ts): our QoS 0 publishes on their way to shared subscribers of this process. */
   echoesPending = 0;
   fences: Map<Qos0Fanout, number> | undefined = undefined;
+  fenceResets = 0;
   /** "exists" once found at connect or declared by us (the queue may still expire or be deleted). */
   private queueExists: boolean;
   private registration: ConsumerRegistration | undefined;
