@@ -15,9 +15,10 @@
  * `ECHO_TIMEOUT_MS`; until then a message equal to it from elsewhere would be taken for it (at
  * QoS 0 a lost message is allowed, a duplicate is not, so forgetting late is the safe side).
  *
- * Invariants: each key's list is in the order `expect` was called (so its expired entries are at
- * the front); `count` is the number of entries in all lists; every entry's `onSeen` is called at
- * most once: by the consumer when its echo arrives, here when it expires or the ledger is cleared.
+ * Invariants: each bucket is in the order `expect` was called (so its expired entries are at the
+ * front); no bucket or key map is left empty; `count` and `bytes` are the entries and payload
+ * bytes of all buckets; every entry's `onSeen` is called at most once: by the consumer when its
+ * echo arrives, here when it expires or the ledger is cleared.
  */
 
 /** How long an expected echo is waited for. */
@@ -35,6 +36,7 @@ export interface ExpectedEcho {
   /** Where it is kept, for `withdraw`. */
   ledger: EchoLedger;
   routingKey: string;
+  hash: number;
   payload: Buffer;
   qos: number;
   expiresAt: number;
@@ -46,11 +48,11 @@ export interface ExpectedEcho {
 }
 
 /**
- * The entries of one routing key, oldest first: `items[head..]`. Echoes mostly come back in the
- * order they were expected, so the one taken is nearly always the front, taken by moving `head`
- * (a splice there would move every entry behind it: quadratic under load).
+ * Entries of one routing key and payload hash, oldest first: `items[head..]`. Echoes mostly come
+ * back in the order they were expected, so the one taken is nearly always the front, taken by
+ * moving `head` (a splice there would move every entry behind it: quadratic under load).
  */
-class KeyEntries {
+class Bucket {
   items: Array<ExpectedEcho | undefined> = [];
   head = 0;
 
@@ -75,8 +77,15 @@ class KeyEntries {
   }
 }
 
+/** Hash of a payload, to find its bucket: equal payloads share one; a collision only shares a bucket. */
+const payloadHash = (payload: Uint8Array): number => Bun.hash.xxHash32(payload);
+
 export class EchoLedger {
-  private readonly byKey = new Map<string, KeyEntries>();
+  /**
+   * routing key → payload hash → entries. A message that is nobody's echo (an AMQP publisher's,
+   * another adapter's) costs one lookup, not a comparison with every entry of its routing key.
+   */
+  private readonly byKey = new Map<string, Map<number, Bucket>>();
   private count = 0;
   private bytes = 0;
   /** No timer (one per message would cost more than the work): `expect` sweeps when it is due. */
@@ -96,10 +105,13 @@ export class EchoLedger {
       this.sweep();
     }
     if (this.count >= ECHO_LEDGER_MAX || this.bytes + payload.byteLength > ECHO_LEDGER_MAX_BYTES) return undefined;
-    const entry: ExpectedEcho = { ledger: this, routingKey, payload: Buffer.from(payload), qos, expiresAt: now + ECHO_TIMEOUT_MS, onSeen };
-    let entries = this.byKey.get(routingKey);
-    if (entries === undefined) this.byKey.set(routingKey, (entries = new KeyEntries()));
-    entries.items.push(entry);
+    const hash = payloadHash(payload);
+    const entry: ExpectedEcho = { ledger: this, routingKey, hash, payload: Buffer.from(payload), qos, expiresAt: now + ECHO_TIMEOUT_MS, onSeen };
+    let buckets = this.byKey.get(routingKey);
+    if (buckets === undefined) this.byKey.set(routingKey, (buckets = new Map()));
+    let bucket = buckets.get(hash);
+    if (bucket === undefined) buckets.set(hash, (bucket = new Bucket()));
+    bucket.items.push(entry);
     this.count++;
     this.bytes += entry.payload.byteLength;
     return entry;
@@ -110,24 +122,27 @@ export class EchoLedger {
    * (its `onSeen(false)` called) unless it is gone already.
    */
   withdraw(entry: ExpectedEcho): void {
-    const entries = this.byKey.get(entry.routingKey);
-    if (entries === undefined) return;
-    const at = entries.items.indexOf(entry, entries.head);
+    const bucket = this.byKey.get(entry.routingKey)?.get(entry.hash);
+    if (bucket === undefined) return;
+    const at = bucket.items.indexOf(entry, bucket.head);
     if (at < 0) return;
-    this.remove(entry.routingKey, entries, at);
+    this.remove(entry.routingKey, entry.hash, bucket, at);
     entry.onSeen?.(false);
   }
 
   /** If a message is an expected echo: that entry, removed from the ledger. */
   take(routingKey: string, content: Uint8Array, qos: number): ExpectedEcho | undefined {
-    const entries = this.byKey.get(routingKey);
-    if (entries === undefined) return undefined;
-    this.dropExpired(routingKey, entries, this.now());
-    const { items } = entries;
-    for (let i = entries.head; i < items.length; i++) {
+    const buckets = this.byKey.get(routingKey);
+    if (buckets === undefined) return undefined;
+    const hash = payloadHash(content);
+    const bucket = buckets.get(hash);
+    if (bucket === undefined) return undefined;
+    this.dropExpired(routingKey, hash, bucket, this.now());
+    const { items } = bucket;
+    for (let i = bucket.head; i < items.length; i++) {
       const entry = items[i]!;
       if (entry.qos !== qos || !entry.payload.equals(content)) continue;
-      this.remove(routingKey, entries, i);
+      this.remove(routingKey, hash, bucket, i);
       return entry;
     }
     return undefined;
@@ -139,27 +154,32 @@ export class EchoLedger {
     this.byKey.clear();
     this.count = 0;
     this.bytes = 0;
-    for (const entries of all) for (let i = entries.head; i < entries.items.length; i++) entries.items[i]!.onSeen?.(false);
+    for (const buckets of all) {
+      for (const bucket of buckets.values()) for (let i = bucket.head; i < bucket.items.length; i++) bucket.items[i]!.onSeen?.(false);
+    }
   }
 
   /** Forgets the expired entries of every key. */
   sweep(): void {
     const now = this.now();
-    for (const [key, entries] of this.byKey) this.dropExpired(key, entries, now);
+    for (const [key, buckets] of this.byKey) for (const [hash, bucket] of buckets) this.dropExpired(key, hash, bucket, now);
   }
 
-  private remove(routingKey: string, entries: KeyEntries, index: number): void {
-    this.bytes -= entries.items[index]!.payload.byteLength;
-    entries.removeAt(index);
+  private remove(routingKey: string, hash: number, bucket: Bucket, index: number): void {
+    this.bytes -= bucket.items[index]!.payload.byteLength;
+    bucket.removeAt(index);
     this.count--;
-    if (entries.length === 0) this.byKey.delete(routingKey);
+    if (bucket.length > 0) return;
+    const buckets = this.byKey.get(routingKey)!;
+    buckets.delete(hash);
+    if (buckets.size === 0) this.byKey.delete(routingKey);
   }
 
-  private dropExpired(routingKey: string, entries: KeyEntries, now: number): void {
-    while (entries.length > 0) {
-      const oldest = entries.items[entries.head]!;
+  private dropExpired(routingKey: string, hash: number, bucket: Bucket, now: number): void {
+    while (bucket.length > 0) {
+      const oldest = bucket.items[bucket.head]!;
       if (oldest.expiresAt > now) return;
-      this.remove(routingKey, entries, entries.head);
+      this.remove(routingKey, hash, bucket, bucket.head);
       oldest.onSeen?.(false);
     }
   }
