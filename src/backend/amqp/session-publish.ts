@@ -22,7 +22,7 @@ import type { SessionConnections } from "./session-connections.ts";
 /** What publishing needs of its session. */
 export interface PublishingSession extends LocalPublisher {
   readonly vhost: string;
-  /** A QoS 0 publish was refused: the session is over (publish-channel.ts). */
+  /** A QoS 0 publish was refused (or could not be sent): the session is over (publish-channel.ts). */
   lost(error: BackendError): void;
 }
 
@@ -62,7 +62,9 @@ export function publishMessage(
   const { exchange, localQos0 } = settings;
   // Local delivery first: `payload` may be the decoder's memory, valid only now.
   const local = localQos0?.offer(session, session.vhost, exchange, routingKey, payload, qos, ready);
-  const onRefused = (error: BackendError): void => session.lost(error);
+  // Only a QoS 0 publish nobody waits for gets here: say which one ended the session.
+  const { topic } = message;
+  const onRefused = (error: BackendError): void => session.lost({ ...error, message: `a QoS 0 PUBLISH to topic ${JSON.stringify(topic)} failed: ${error.message}` });
   if (qos === 0 && message.confirm !== true) {
     const entry: PublishEntry = {
       exchange,
