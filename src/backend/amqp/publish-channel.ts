@@ -195,8 +195,9 @@ export class PublishChannel {
       return;
     }
     this.unconfirmed.delete(entry);
-    if ((error === null || error === undefined) && entry.local?.verify === true) this.markVerified(entry);
-    if (error === null || error === undefined) entry.resolve?.(undefined);
+    const confirmed = error === null || error === undefined;
+    if (confirmed && entry.local?.verify === true) this.markVerified(entry);
+    if (confirmed) entry.resolve?.(undefined);
     else entry.resolve?.({ kind: "failed", message: "RabbitMQ could not take responsibility for the message (basic.nack)" });
     this.checkFlushed();
   }
@@ -275,9 +276,10 @@ export class PublishChannel {
     // RabbitMQ routed every publish before the first refused one and none from it on.
     let routed = true;
     for (const entry of entries) {
-      if (culprits.has(entry)) routed = false;
-      if (!routed && (culprits.has(entry) || entry.qos === 0)) entry.local?.discarded();
-      if (culprits.has(entry)) {
+      const culprit = culprits.has(entry);
+      if (culprit) routed = false;
+      if (!routed && (culprit || entry.qos === 0)) entry.local?.discarded();
+      if (culprit) {
         if (entry.resolve !== undefined) entry.resolve(refusal);
         else refusedOwners.add(entry.onRefused);
       } else if (entry.qos > 0) {

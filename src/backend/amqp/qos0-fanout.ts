@@ -202,10 +202,7 @@ export class Qos0Fanout {
    * more local delivery here, and nothing of what was expected will come back.
    */
   connectionClosed(): void {
-    this.registration = undefined;
-    this.ready = undefined;
-    this.directory?.delete(this);
-    this.echoes.clear();
+    this.stopConsuming();
   }
 
   /** Binding keys bound now (for tests and status). */
@@ -342,13 +339,18 @@ export class Qos0Fanout {
     return targets;
   }
 
-  /** RabbitMQ cancelled our consumer (the queue was deleted): every member's subscriptions are broken. */
-  private lost(registration: ConsumerRegistration, error: BackendError): void {
-    if (this.registration !== registration) return;
+  /** The queue is no longer consumed: a next subscriber declares it again; nothing expected comes back. */
+  private stopConsuming(): void {
     this.registration = undefined;
     this.ready = undefined;
     this.directory?.delete(this);
     this.echoes.clear();
+  }
+
+  /** RabbitMQ cancelled our consumer (the queue was deleted): every member's subscriptions are broken. */
+  private lost(registration: ConsumerRegistration, error: BackendError): void {
+    if (this.registration !== registration) return;
+    this.stopConsuming();
     const members = new Set<FanoutMember>();
     for (const state of this.keys.values()) for (const member of state.members) members.add(member);
     this.keys.clear();
