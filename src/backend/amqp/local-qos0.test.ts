@@ -9,6 +9,7 @@ import { describe, expect, test } from "bun:test";
 import type { QoS } from "../../codec/index.ts";
 import { ECHO_LEDGER_MAX_BYTES, EchoLedger, type ExpectedEcho } from "./echo-ledger.ts";
 import { LocalQos0Delivery, type LocalPublisher, type PublishChannelView } from "./local-qos0.ts";
+import type { LocalPublishHooks } from "./publish-channel.ts";
 import type { FanoutMember, Qos0Fanout } from "./qos0-fanout.ts";
 
 const EXCHANGE = "amq.topic";
@@ -43,115 +44,126 @@ class FanoutStandIn {
   }
 }
 
-function setUp(): { local: LocalQos0Delivery; fanout: FanoutStandIn; publisher: LocalPublisher; channel: PublishChannelView & { keys: Set<string> } } {
+interface Setup {
+  local: LocalQos0Delivery;
+  fanout: FanoutStandIn;
+  publisher: LocalPublisher;
+  channel: PublishChannelView & { keys: Set<string> };
+  /** `publisher` offers `payload` to routing key "k" of vhost "/" on `channel`. */
+  offer(payload: string, qos?: QoS): LocalPublishHooks | undefined;
+}
+
+function setUp(): Setup {
   const local = new LocalQos0Delivery();
   const fanout = new FanoutStandIn();
   local.directoryFor("/").add(fanout as unknown as Qos0Fanout);
   const keys = new Set<string>();
   const channel = { keys, isVerified: (_exchange: string, routingKey: string) => keys.has(routingKey) };
-  return { local, fanout, publisher: { echoesPending: 0, fences: undefined, fenceResets: 0 }, channel };
+  const publisher: LocalPublisher = { echoesPending: 0, fences: undefined, fenceResets: 0 };
+  const offer = (payload: string, qos: QoS = 0) => local.offer(publisher, "/", EXCHANGE, "k", bytes(payload), qos, channel);
+  return { local, fanout, publisher, channel, offer };
 }
 
 describe("LocalQos0Delivery.offer", () => {
   test("a key RabbitMQ has not confirmed goes the normal way and asks for the confirm; once verified and fenced, QoS 0 goes local", () => {
-    const { local, fanout, publisher, channel } = setUp();
-    const first = local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    const { fanout, publisher, channel, offer } = setUp();
+    const first = offer("1");
     expect(first?.verify).toBe(true);
     expect(fanout.local).toEqual([]);
     expect(publisher.echoesPending).toBe(1);
     channel.keys.add("k"); // the confirm of "1"
     expect(fanout.echo("k", "1")).toBe("delivered");
     expect(publisher.echoesPending).toBe(0);
-    const second = local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    const second = offer("2");
     expect(second?.verify).toBe(false);
     expect(fanout.local).toEqual(["2"]);
     expect(fanout.echo("k", "2")).toBe("dropped");
   });
 
   test("verified but not fenced (the echo has not come back yet): normal way, in order behind the earlier one", () => {
-    const { local, fanout, publisher, channel } = setUp();
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    const { fanout, publisher, channel, offer } = setUp();
+    offer("1");
     channel.keys.add("k"); // confirmed before its echo came back
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    offer("2");
     expect(fanout.local).toEqual([]);
     expect(publisher.echoesPending).toBe(2);
     fanout.echo("k", "1");
     fanout.echo("k", "2");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("3"), 0, channel);
+    offer("3");
     expect(fanout.local).toEqual(["3"]);
   });
 
   test("a new binding key (next epoch) needs a new fence: a message that found no members may still be on its way", () => {
-    const { local, fanout, publisher, channel } = setUp();
+    const { fanout, channel, offer } = setUp();
     channel.keys.add("k");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    offer("1");
     fanout.echo("k", "1");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    offer("2");
     expect(fanout.local).toEqual(["2"]);
     fanout.epoch++;
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("3"), 0, channel);
+    offer("3");
     expect(fanout.local).toEqual(["2"]);
     fanout.echo("k", "2");
     fanout.echo("k", "3");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("4"), 0, channel);
+    offer("4");
     expect(fanout.local).toEqual(["2", "4"]);
   });
 
   test("an echo that never comes (expired, withdrawn) releases the publisher but fences nothing", () => {
-    const { local, fanout, publisher, channel } = setUp();
+    const { fanout, publisher, channel, offer } = setUp();
     channel.keys.add("k");
-    const hooks = local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    const hooks = offer("1");
     hooks!.discarded();
     expect(publisher.echoesPending).toBe(0);
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    offer("2");
     expect(fanout.local).toEqual([]);
   });
 
   test("QoS 1 and 2 never go local but hold back the publisher's next QoS 0 until they are back", () => {
-    const { local, fanout, publisher, channel } = setUp();
+    const { fanout, channel, offer } = setUp();
     channel.keys.add("k");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("warm"), 0, channel);
+    offer("warm");
     fanout.echo("k", "warm");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("q1"), 1, channel);
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("q0"), 0, channel);
+    offer("q1", 1);
+    offer("q0");
     expect(fanout.local).toEqual([]);
     expect(fanout.echo("k", "q1", 1)).toBe("delivered");
     expect(fanout.echo("k", "q0", 0)).toBe("delivered");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("after"), 0, channel);
+    offer("after");
     expect(fanout.local).toEqual(["after"]);
   });
 
   test("a message a full ledger cannot track goes the normal way and drops the fences; a late echo of an earlier one does not restore them", () => {
-    const { local, fanout, publisher, channel } = setUp();
+    const { fanout, publisher, channel, offer } = setUp();
     channel.keys.add("k");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    offer("1");
     fanout.echo("k", "1");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("2"), 0, channel);
+    offer("2");
     fanout.epoch++;
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("3"), 0, channel); // tracked: a new epoch
+    offer("3"); // tracked: a new epoch
     // "2" and "3" hold a byte each: the ledger is full.
     const filler = fanout.ledger.expect("other", new Uint8Array(ECHO_LEDGER_MAX_BYTES - 2), 0, undefined)!;
-    expect(local.offer(publisher, "/", EXCHANGE, "k", bytes("4"), 0, channel)?.verify).toBe(false); // untracked
+    expect(offer("4")?.verify).toBe(false); // untracked
     expect(publisher.echoesPending).toBe(1);
     fanout.ledger.withdraw(filler);
     fanout.echo("k", "2");
     fanout.echo("k", "3");
     expect(publisher.echoesPending).toBe(0);
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("5"), 0, channel);
+    offer("5");
     expect(fanout.local).toEqual(["2"]);
     fanout.echo("k", "4");
     fanout.echo("k", "5");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("6"), 0, channel);
+    offer("6");
     expect(fanout.local).toEqual(["2", "6"]);
   });
 
   test("a full ledger: a message that would go local is delivered the normal way instead (not locally), and fences drop", () => {
-    const { local, fanout, publisher, channel } = setUp();
+    const { fanout, publisher, channel, offer } = setUp();
     channel.keys.add("k");
-    local.offer(publisher, "/", EXCHANGE, "k", bytes("1"), 0, channel);
+    offer("1");
     fanout.echo("k", "1");
     const filler = fanout.ledger.expect("other", new Uint8Array(ECHO_LEDGER_MAX_BYTES - 64), 0, undefined)!;
-    expect(local.offer(publisher, "/", EXCHANGE, "k", bytes("x".repeat(100)), 0, channel)?.verify).toBe(false);
+    expect(offer("x".repeat(100))?.verify).toBe(false);
     expect(fanout.local).toEqual([]);
     expect(publisher.fences).toBeUndefined();
     fanout.ledger.withdraw(filler);
